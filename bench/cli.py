@@ -1,0 +1,274 @@
+"""The ``bench`` command line (click). Nothing imports this module.
+
+Errors a user can cause are one line on stderr and a non-zero exit, not a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from bench import EMOTIONS
+
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, KeyError, OSError,
+                                                  ImportError)
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def user_errors(func):
+    """Turn the errors a user can cause into one clear line and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from bench.data.datasets import DatasetError
+        from bench.data.media import MediaError
+
+        try:
+            return func(*args, **kwargs)
+        except (DatasetError, MediaError, *_USER_ERRORS) as err:
+            message = str(err).strip("'\"") or err.__class__.__name__
+            raise click.ClickException(message) from err
+
+    return wrapper
+
+
+def _run_config(**kw):
+    from bench.runner import RunConfig, default_cache_dir
+
+    return RunConfig(
+        dataset=kw["dataset"], root=Path(kw["root"]) if kw.get("root") else None,
+        split=kw.get("split"), models=tuple(kw.get("models") or ("all",)),
+        budget=kw.get("budget", "demo"),
+        metrics=tuple(kw["metrics"].split(",")) if kw.get("metrics") else None,
+        seed=kw.get("seed", 0), runs_dir=Path(kw.get("runs_dir", "runs")),
+        cache_dir=Path(kw["cache_dir"]) if kw.get("cache_dir") else default_cache_dir(),
+        leaderboard_dir=Path(kw.get("leaderboard_dir", "leaderboards")),
+        device=kw.get("device"), workers=kw.get("workers"),
+        max_test_clips=kw.get("max_test_clips"), progress=not kw.get("quiet", False))
+
+
+def data_options(func):
+    func = click.option("--dataset", default="synthetic", show_default=True,
+                        help="Dataset name (see `bench datasets`).")(func)
+    func = click.option("--root", type=click.Path(), default=None,
+                        help="Folder where the dataset's release is unpacked "
+                             "(synthetic: omit to use the embedded corpus).")(func)
+    func = click.option("--split", default=None,
+                        help="Split name (default: the dataset's default split).")(func)
+    func = click.option("--seed", default=0, show_default=True, type=int)(func)
+    func = click.option("--cache-dir", type=click.Path(), default=None,
+                        help="Cache folder (default $TALKBENCH_CACHE or "
+                             "~/.cache/talkbench).")(func)
+    func = click.option("--workers", type=int, default=None,
+                        help="Worker processes for preprocessing (default: all cores).")(func)
+    func = click.option("--quiet", is_flag=True, help="No progress bars.")(func)
+    return func
+
+
+@click.group()
+@click.version_option(package_name="talkbench")
+def main() -> None:
+    """talkbench: evaluate and reproduce speech-driven talking-face generators."""
+
+
+@main.command()
+@click.option("--model", "models", multiple=True, default=("all",), show_default=True,
+              help="Model name, `all`, or repeat the option (see `bench models`).")
+@click.option("--adapter", "adapters", multiple=True,
+              help="An outside adapter as module:Class (may repeat).")
+@data_options
+@click.option("--budget", type=click.Choice(["smoke", "demo", "paper"]), default="demo",
+              show_default=True)
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: all).")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@click.option("--leaderboard-dir", default="leaderboards", show_default=True, type=click.Path())
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present).")
+@click.option("--max-test-clips", type=int, default=None,
+              help="Score only the first N test clips.")
+@user_errors
+def run(models, adapters, **kw) -> None:
+    """Train (or reuse), generate every test clip, score, and write the leaderboard."""
+    from bench.runner import run as run_all
+
+    names = [m for m in models if m != "all"] + list(adapters)
+    if "all" in models or not names:
+        names = ["all"] + list(adapters)
+    result = run_all(_run_config(models=names, **kw), echo=_echo_err)
+    click.echo(f"wrote {result.leaderboard_md} and {result.leaderboard_csv}")
+    for name, summary in result.summaries.items():
+        skipped = len(summary["skipped"])
+        click.echo(f"  {name}: {summary['n_scored']}/{summary['n_test']} test clips scored"
+                   + (f", {skipped} skipped" if skipped else ""))
+
+
+@main.command()
+@click.option("--model", required=True, help="Model name or module:Class.")
+@data_options
+@click.option("--budget", type=click.Choice(["smoke", "demo", "paper"]), default="demo",
+              show_default=True)
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@click.option("--device", default=None)
+@user_errors
+def train(model, **kw) -> None:
+    """Train one model on the split's train part (or reuse its checkpoint)."""
+    from bench.adapters import adapter_class
+    from bench.runner import Runner
+
+    runner = Runner(_run_config(models=[model], **kw), echo=_echo_err)
+    runner.load_data()
+    cls = adapter_class(model)
+    _, _, log = runner.fit_or_load(cls, runner.run_dir / cls.name)
+    click.echo(f"{cls.name}: checkpoint in {runner.run_dir / cls.name / 'checkpoint'} ({log})")
+
+
+@main.command()
+@click.option("--model", required=True, help="Model name or module:Class.")
+@click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Identity image (any format PIL reads).")
+@click.option("--audio", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Speech (wav, mp3, or a video's audio track).")
+@click.option("--emotion", type=click.Choice(EMOTIONS), default=None)
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A trained checkpoint folder (runs/<dataset>/<split>/<model>/checkpoint).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .mp4.")
+@click.option("--seed", default=0, type=int)
+@user_errors
+def generate(model, image, audio, emotion, checkpoint, out, seed) -> None:
+    """One identity image + one audio -> one mp4 with sound."""
+    import numpy as np
+    from PIL import Image
+
+    from bench.adapters import adapter_class
+    from bench.data.media import read_media, write_video
+
+    cls = adapter_class(model)
+    adapter = cls(seed=seed)
+    if checkpoint:
+        adapter.load(Path(checkpoint))
+    elif cls.trainable:
+        raise click.ClickException(f"{cls.name} needs a trained --checkpoint "
+                                   f"(train one with `bench train --model {cls.name}`)")
+    picture = np.asarray(Image.open(image).convert("RGB"))
+    speech = read_media(audio, video=False).audio
+    if speech is None or speech.size == 0:
+        raise click.ClickException(f"{audio}: no audio track")
+    frames = adapter.generate(picture, speech, emotion)
+    from bench.data.clip import align_audio
+
+    aligned, _ = align_audio(speech, frames.shape[0])
+    write_video(out, frames, aligned)
+    click.echo(f"wrote {out} ({frames.shape[0]} frames at 25 fps)")
+
+
+@main.command()
+@data_options
+@click.option("--parts", default="train,val,test", show_default=True,
+              help="Which split parts to prepare.")
+@user_errors
+def prepare(parts, **kw) -> None:
+    """Detect faces and landmarks, align, crop and cache the dataset's clips."""
+    from bench.runner import Runner
+
+    runner = Runner(_run_config(**kw), echo=_echo_err)
+    runner.load_data()
+    for part in parts.split(","):
+        refs = runner.prepare(part.strip())
+        click.echo(f"{part}: {len(refs)}/{len(runner.parts[part.strip()])} clips prepared")
+    if runner.failed:
+        click.echo(f"{len(runner.failed)} clips skipped (reasons above)")
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the corpus into.")
+@click.option("--layout", type=click.Choice(["native", "crema-d"]), default="native",
+              show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--speakers", default=12, show_default=True, type=int)
+@click.option("--clips-per-speaker", default=6, show_default=True, type=int)
+@click.option("--workers", type=int, default=None)
+@user_errors
+def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
+    """Write the embedded synthetic talking-face corpus (deterministic from --seed)."""
+    from bench.data.synth import build_corpus
+
+    build_corpus(Path(out), layout=layout, seed=seed, n_speakers=speakers,
+                 clips_per_speaker=clips_per_speaker, workers=workers)
+    click.echo(f"wrote the {layout} synthetic corpus to {out}")
+
+
+@main.command()
+@click.option("--dataset", default=None, help="One dataset (default: every dataset with runs).")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@click.option("--leaderboard-dir", default="leaderboards", show_default=True, type=click.Path())
+@user_errors
+def leaderboard(dataset, runs_dir, leaderboard_dir) -> None:
+    """Regenerate leaderboards/<dataset>.csv and .md from the run summaries."""
+    from bench.leaderboard import write_leaderboard
+
+    names = [dataset] if dataset else sorted(p.name for p in Path(runs_dir).glob("*")
+                                             if p.is_dir())
+    if not names:
+        raise click.ClickException(f"no runs under {runs_dir}")
+    for name in names:
+        csv_path, md = write_leaderboard(name, Path(runs_dir), Path(leaderboard_dir))
+        click.echo(f"wrote {md} and {csv_path}")
+
+
+@main.command()
+def models() -> None:
+    """List the registered models."""
+    from bench.adapters import adapter_class, model_names
+
+    for name in model_names():
+        cls = adapter_class(name)
+        emotion = "emotion" if cls.needs_emotion else "-"
+        click.echo(f"{name:22s} {emotion:8s} {cls.paper}")
+
+
+@main.command()
+def metrics() -> None:
+    """List the registered metrics."""
+    from bench.metrics import METRICS
+
+    for name in METRICS.names():
+        cls = METRICS.get(name)
+        cols = ", ".join(f"{c.label} {'↑' if c.higher_is_better else '↓'}"
+                         for c in cls.columns)
+        click.echo(f"{name:12s} needs {','.join(sorted(cls.needs)) or '-':24s} {cols}")
+
+
+@main.command()
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="With --dataset: count clips per split part under this root.")
+@click.option("--dataset", default=None)
+@user_errors
+def datasets(root, dataset) -> None:
+    """List datasets and their splits (with sizes when --root is given)."""
+    from bench.data.datasets import DATASETS, open_dataset
+    from bench.data.splits import list_splits
+
+    for name in DATASETS.names():
+        if dataset and name != dataset:
+            continue
+        cls = DATASETS.get(name)
+        click.echo(f"{name}: default split {cls.default_split}")
+        scan = open_dataset(name, root).scan() if (root and dataset) else None
+        for split in list_splits(name):
+            line = f"  {split.name} (v{split.version}): {split.description}"
+            if scan is not None:
+                parts = split.apply(scan.clips)
+                line += " | " + ", ".join(
+                    f"{k} {len(v)} clips/{len({c.speaker for c in v})} speakers"
+                    for k, v in parts.items())
+            click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reimplemented generators, one paper per file (plain ``torch.nn.Module`` + losses + step)."""

@@ -1,0 +1,251 @@
+"""Leaderboards rendered from run summaries alone (SPEC 7): CSV and Markdown.
+
+One row per model run, a ground-truth row (the real test videos scored as if generated), and
+the papers' reported rows for the dataset (marked as reported, with their table). A column per
+metric with its direction; mean with its 95% bootstrap interval over clips; footnotes for
+judge provenance, skipped clips and unavailable values. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.fileio import atomic_write_text
+from bench.reported import PAPERS, Reported, reported_for
+
+# Label and direction (True: higher is better, False: lower, None: closest to real videos)
+# of columns that reported rows can carry before this run computes them.
+KNOWN_COLUMNS: dict[str, tuple[str, bool | None]] = {
+    "psnr": ("PSNR", True),
+    "ssim": ("SSIM", True),
+    "cpbd": ("CPBD", True),
+    "acd": ("ACD (dlib)", False),
+    "acd_openface": ("ACD (OpenFace)", False),
+    "lse_d": ("LSE-D", False),
+    "lse_c": ("LSE-C", True),
+    "av_offset": ("AV offset", None),
+    "blinks_per_s": ("Blinks/s", None),
+    "blink_duration_s": ("Blink dur. (s)", None),
+    "fid": ("FID", False),
+    "emoacc": ("EmoAcc", True),
+    "au_f1": ("AU F1", True),
+    "au_acc": ("AU Acc %", True),
+    "wer_lipnet": ("WER % (LipNet)", False),
+}
+
+
+def arrow(higher_is_better: bool | None) -> str:
+    return {True: "↑", False: "↓", None: "≈GT"}[higher_is_better]
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    label: str
+    higher_is_better: bool | None
+    fmt: str = ".3f"
+
+
+@dataclass
+class Row:
+    kind: str  # "model", "ground-truth" or "reported"
+    model: str
+    source: str
+    split: str
+    values: dict[str, dict] = field(default_factory=dict)  # column -> estimate or reason
+    n_clips: int | None = None
+    n_test: int | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+
+def load_summaries(runs_dir: Path, dataset: str) -> list[dict]:
+    """Every ``summary.json`` under ``runs_dir/<dataset>/<split>/<model>/``."""
+    base = Path(runs_dir) / dataset
+    out = []
+    for path in sorted(base.glob("*/*/summary.json")):
+        try:
+            out.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue  # a summary being rewritten; the next regeneration picks it up
+    return out
+
+
+def _rows_from_summaries(summaries: list[dict]) -> tuple[list[Row], dict[str, ColumnInfo]]:
+    columns: dict[str, ColumnInfo] = {}
+    rows: list[Row] = []
+    for s in summaries:
+        for name, info in s.get("columns", {}).items():
+            columns.setdefault(name, ColumnInfo(name, info["label"], info["higher_is_better"],
+                                                info.get("fmt", ".3f")))
+        is_gt = s.get("kind") == "ground-truth"
+        source = "talkbench: real test videos" if is_gt else (
+            f"talkbench, budget {s.get('budget', '?')}")
+        rows.append(Row(kind=s.get("kind", "model"), model="ground truth" if is_gt else s["model"],
+                        source=source, split=s.get("split", ""),
+                        values=s.get("aggregate", {}), n_clips=s.get("n_scored"),
+                        n_test=s.get("n_test"), skipped=s.get("skipped", {}),
+                        provenance=s.get("provenance", {})))
+    rows.sort(key=lambda r: (r.kind != "model", r.split, r.model))
+    return rows, columns
+
+
+def _rows_from_reported(reported: list[Reported]) -> list[Row]:
+    grouped: dict[tuple[str, str, str, str], dict[str, dict]] = defaultdict(dict)
+    for r in reported:
+        grouped[(r.source, r.table, r.split, r.model)][r.metric] = {"mean": r.value}
+    rows = []
+    for (source, table, split, model), values in grouped.items():
+        rows.append(Row(kind="reported", model=model, source=f"reported: {source} {table}",
+                        split=split, values=values))
+    return rows
+
+
+def _cell(value: dict | None, fmt: str) -> str:
+    if value is None:
+        return "—"
+    if value.get("unavailable"):
+        return "n/a"
+    mean = value.get("mean")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        text = "n/a"
+    else:
+        text = format(mean, fmt)
+        if "ci_low" in value and value.get("n", 0) > 1:
+            text += f" [{format(value['ci_low'], fmt)}, {format(value['ci_high'], fmt)}]"
+    if value.get("n_infinite"):
+        text += f" (+{value['n_infinite']} inf)"
+    return text
+
+
+def build_table(dataset: str, summaries: list[dict],
+                reported: list[Reported] | None = None) -> tuple[list[Row], list[ColumnInfo]]:
+    """The rows and columns of a dataset's leaderboard."""
+    rows, columns = _rows_from_summaries(summaries)
+    reported = reported_for(dataset) if reported is None else reported
+    rows += _rows_from_reported(reported)
+    for r in reported:
+        if r.metric not in columns:
+            label, hib = KNOWN_COLUMNS.get(r.metric, (r.metric, None))
+            columns[r.metric] = ColumnInfo(r.metric, label, hib, ".3f")
+    order = list(KNOWN_COLUMNS)
+    cols = sorted(columns.values(),
+                  key=lambda c: (order.index(c.name) if c.name in order else len(order), c.name))
+    return rows, cols
+
+
+def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> str:
+    notes: list[str] = []
+
+    def note(text: str) -> str:
+        if text not in notes:
+            notes.append(text)
+        return f"[{notes.index(text) + 1}]"
+
+    lines = [f"# talkbench leaderboard: {dataset}", ""]
+    lines.append("Mean over test clips with its 95% bootstrap interval (2000 resamples of "
+                 "clips). ↑ higher is better, ↓ lower is better, ≈GT closest to the real "
+                 "videos. Reported rows are the papers' numbers, on their own data and "
+                 "splits, not recomputed. — : not measured for that row.")
+    lines.append("")
+    header = ["Model", "Source", "Split", "Clips"] + [f"{c.label} {arrow(c.higher_is_better)}"
+                                                      for c in cols]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * len(cols)) + "|")
+    for row in rows:
+        clips = "—"
+        if row.kind != "reported":
+            clips = f"{row.n_clips}/{row.n_test}"
+            if row.skipped:
+                reasons: dict[str, int] = defaultdict(int)
+                for reason in row.skipped.values():
+                    reasons[_reason_kind(reason)] += 1
+                detail = "; ".join(f"{n} {k}" for k, n in sorted(reasons.items()))
+                clips += " " + note(f"{row.model}: {len(row.skipped)} of {row.n_test} test "
+                                    f"clips skipped ({detail}); first: "
+                                    f"{next(iter(row.skipped.values()))}")
+        cells = [row.model, row.source, row.split, clips]
+        for c in cols:
+            value = row.values.get(c.name)
+            text = _cell(value, c.fmt)
+            if value is not None and value.get("unavailable"):
+                text += " " + note(f"{c.label} for {row.model}: unavailable: "
+                                   f"{value['unavailable']}")
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    provenance = _provenance_notes(rows)
+    if notes or provenance:
+        lines.append("Notes")
+        lines.append("")
+        for i, text in enumerate(notes, 1):
+            lines.append(f"{i}. {text}")
+        lines.extend(provenance)
+        lines.append("")
+    used = sorted({r.source.split()[1] for r in rows if r.kind == "reported"})
+    if used:
+        lines.append("Reported sources: " + "; ".join(f"{s}: {PAPERS.get(s, s)}" for s in used)
+                     + ".")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _reason_kind(reason: str) -> str:
+    """A short category of a skip reason, for counting ('no face found', ...)."""
+    text = reason.split(": ", 1)[-1]
+    return text.split(" (")[0].split(" in ")[0][:60]
+
+
+def _provenance_notes(rows: list[Row]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        for metric, prov in row.provenance.get("metrics", {}).items():
+            text = f"- {metric}: " + ", ".join(f"{k}: {v}" for k, v in prov.items())
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+    for row in rows:
+        p = row.provenance
+        if row.kind == "model" and p:
+            out.append(f"- {row.model}: code {p.get('git_commit', '?')}, seed "
+                       f"{p.get('seed')}, device {p.get('device')}, split {row.split} "
+                       f"v{p.get('split_version')}, data {p.get('dataset_hash', '?')[:12]}")
+    return out
+
+
+def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped"]
+    for c in cols:
+        header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high"]
+    writer.writerow(header)
+    for row in rows:
+        out = [row.kind, row.model, row.source, row.split,
+               "" if row.n_clips is None else row.n_clips,
+               "" if row.n_test is None else row.n_test,
+               len(row.skipped) if row.kind != "reported" else ""]
+        for c in cols:
+            v = row.values.get(c.name) or {}
+            if v.get("unavailable"):
+                out += ["unavailable", "", ""]
+            else:
+                out += [v.get("mean", ""), v.get("ci_low", ""), v.get("ci_high", "")]
+        writer.writerow(out)
+    return buf.getvalue()
+
+
+def write_leaderboard(dataset: str, runs_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+    """Regenerate ``out_dir/<dataset>.csv`` and ``.md`` from the summaries under ``runs_dir``."""
+    rows, cols = build_table(dataset, load_summaries(runs_dir, dataset))
+    out_dir = Path(out_dir)
+    md = atomic_write_text(out_dir / f"{dataset}.md", render_markdown(dataset, rows, cols))
+    csv_path = atomic_write_text(out_dir / f"{dataset}.csv", render_csv(rows, cols))
+    return csv_path, md

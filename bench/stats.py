@@ -1,0 +1,46 @@
+"""Aggregation over clips: mean with a percentile bootstrap interval (float64)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class Estimate:
+    """Mean of the finite per-clip values and its 95% bootstrap interval."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int  # clips with a finite value
+    n_infinite: int = 0  # clips whose value is +/-inf (e.g. PSNR of identical frames)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bootstrap_mean(values: list[float] | np.ndarray, *, n_boot: int = 2000, seed: int = 0,
+                   level: float = 0.95) -> Estimate:
+    """Mean over clips with a percentile bootstrap interval (resampling clips, fixed seed).
+
+    Infinite values are counted apart and left out of the mean; NaN must not be passed.
+    """
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if np.isnan(arr).any():
+        raise ValueError("NaN in per-clip values; report such clips as unavailable instead")
+    finite = arr[np.isfinite(arr)]
+    n_inf = int(arr.size - finite.size)
+    if finite.size == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0, n_inf)
+    mean = float(finite.mean())
+    if finite.size == 1:
+        return Estimate(mean, mean, mean, 1, n_inf)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, finite.size, size=(n_boot, finite.size))
+    means = finite[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return Estimate(mean, float(low), float(high), int(finite.size), n_inf)

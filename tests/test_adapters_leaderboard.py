@@ -1,0 +1,82 @@
+"""Adapter registry and contract; leaderboard rendering from summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.adapters import adapter_class, model_names
+from bench.adapters.base import Adapter, check_generated
+from bench.leaderboard import build_table, render_csv, render_markdown, write_leaderboard
+from bench.registry import UnknownName
+
+
+def test_still_image_contract(tmp_path):
+    cls = adapter_class("still-image")
+    adapter = cls()
+    image = np.random.default_rng(0).integers(0, 256, (32, 24, 3), dtype=np.uint8)
+    audio = np.zeros(16_000 + 1, np.float32)
+    frames = adapter.generate(image, audio, None)
+    check_generated(frames, image, audio)
+    assert frames.shape == (26, 32, 24, 3) and (frames == image).all()
+    adapter.save(tmp_path)
+    cls().load(tmp_path)
+    assert "still-image" in model_names()
+
+
+def test_adapter_by_module_path_and_unknown_name():
+    assert adapter_class("bench.adapters.still_image:StillImage").name == "still-image"
+    with pytest.raises(UnknownName, match="did you mean 'still-image'"):
+        adapter_class("still-imag")
+    with pytest.raises(TypeError):
+        adapter_class("bench.data.clip:Clip")
+
+
+def test_check_generated_rejects_wrong_shapes():
+    image = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="uint8"):
+        check_generated(np.zeros((1, 8, 8, 3), np.float32), image, np.zeros(640, np.float32))
+    with pytest.raises(ValueError):
+        check_generated(np.zeros((2, 8, 8, 3), np.uint8), image, np.zeros(640, np.float32))
+    assert Adapter.num_frames(np.zeros(1281)) == 3
+
+
+def _summary(model, kind="model", psnr=20.0, skipped=None):
+    return {
+        "model": model, "kind": kind, "split": "vougioukas2019", "budget": "demo",
+        "n_test": 4, "n_scored": 4 - len(skipped or {}), "skipped": skipped or {},
+        "columns": {"psnr": {"label": "PSNR", "higher_is_better": True, "fmt": ".3f"}},
+        "aggregate": {"psnr": {"mean": psnr, "ci_low": psnr - 1, "ci_high": psnr + 1, "n": 4,
+                               "n_infinite": 0}},
+        "provenance": {"git_commit": "abc", "seed": 0, "device": "cpu", "split_version": 1,
+                       "dataset_hash": "f" * 64,
+                       "metrics": {"psnr": {"reference": "skimage"}}},
+    }
+
+
+def test_leaderboard_has_model_gt_and_reported_rows(tmp_path):
+    summaries = [_summary("still-image", skipped={"1015_IEO_HAP_HI": "1015_IEO_HAP_HI: no face "
+                                                                     "found in 75/75 frames"}),
+                 {**_summary("ground-truth", kind="ground-truth"), "aggregate": {}}]
+    rows, cols = build_table("crema-d", summaries)
+    md = render_markdown("crema-d", rows, cols)
+    assert "| still-image |" in md and "| ground truth |" in md
+    assert "20.000 [19.000, 21.000]" in md
+    assert "reported: seed003 Table 6" in md and "reported: seed000 Table I" in md
+    assert "23.565" in md and "23.57" in md  # seed 003 / seed 000 values for CREMA-D
+    assert "PSNR ↑" in md and "3/4" in md and "1 of 4 test clips skipped" in md
+    csv_text = render_csv(rows, cols)
+    assert csv_text.splitlines()[0].startswith("kind,model,source,split,n_clips")
+    assert "reported,vougioukas" in csv_text
+
+
+def test_write_leaderboard_from_runs_dir(tmp_path):
+    import json
+
+    run = tmp_path / "runs" / "synthetic" / "speakers-70-15-15" / "still-image"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps(_summary("still-image")))
+    csv_path, md = write_leaderboard("synthetic", tmp_path / "runs", tmp_path / "lb")
+    text = md.read_text()
+    assert "still-image" in text and "reported:" not in text
+    assert csv_path.exists()
