@@ -1,0 +1,1 @@
+"""Data layer: the clip record, media IO, datasets, splits, preprocessing, synthetic corpus."""

@@ -1,0 +1,269 @@
+"""Media IO with PyAV (no system ffmpeg): decode to 25 fps RGB + 16 kHz mono, encode mp4.
+
+Frame-rate conversion follows ffmpeg's ``fps`` filter with its default rounding ("near"):
+output frame ``k`` shows the input frame whose presentation time is nearest to
+``t0 + k / 25`` (``t0`` the first frame's time). The output has ``round(D * 25)`` frames for a
+video of duration ``D`` (last frame time - first frame time + one input frame period).
+Audio is resampled by libswresample (through ``av.AudioResampler``) to float32 mono 16 kHz.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import AUDIO_RATE, VIDEO_FPS
+
+
+class MediaError(Exception):
+    """A media file that cannot be read as asked; the message is one line for the user."""
+
+
+@dataclass
+class Media:
+    """Decoded media at the harness' rates."""
+
+    frames: np.ndarray | None  # (T, H, W, 3) uint8 at 25 fps, None for audio-only files
+    audio: np.ndarray | None  # (N,) float32 at 16 kHz, None when the file has no audio
+    source_fps: float | None
+    source_rate: int | None
+
+
+def _open(path: Path):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise MediaError(f"{path}: cannot open as media ({err.__class__.__name__}: {err})") from err
+
+
+def resample_times(times: np.ndarray, fps: float = VIDEO_FPS,
+                   source_period: float | None = None) -> np.ndarray:
+    """Indices of the input frames shown at each output frame of a ``fps`` video.
+
+    ``times`` are the input presentation times in seconds (sorted). Nearest-time selection
+    as in ffmpeg's fps filter.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if times.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if source_period is None:
+        source_period = float(np.median(np.diff(times))) if times.size > 1 else 1.0 / fps
+    duration = times[-1] - times[0] + source_period
+    n_out = max(1, int(round(duration * fps)))
+    targets = times[0] + np.arange(n_out) / fps
+    right = np.searchsorted(times, targets, side="left").clip(0, times.size - 1)
+    left = (right - 1).clip(0, times.size - 1)
+    use_left = np.abs(times[left] - targets) <= np.abs(times[right] - targets)
+    return np.where(use_left, left, right)
+
+
+def _decode_video(container, path: Path) -> tuple[np.ndarray, float]:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    try:
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            t = frame.time if frame.time is not None else len(times) / float(stream.average_rate or 25)
+            times.append(float(t))
+    except Exception as err:  # a truncated stream: keep what decoded only if nothing is lost
+        raise MediaError(f"{path}: video stream is corrupt or truncated "
+                         f"after {len(frames)} frames ({err.__class__.__name__})") from err
+    if not frames:
+        raise MediaError(f"{path}: video stream has no decodable frames")
+    source_fps = float(stream.average_rate) if stream.average_rate else None
+    _check_not_truncated(container, path, times, source_fps)
+    order = np.argsort(times, kind="stable")
+    times_arr = np.asarray(times)[order]
+    period = 1.0 / source_fps if source_fps else None
+    idx = resample_times(times_arr, VIDEO_FPS, period)
+    stacked = np.stack([frames[i] for i in order[idx]])
+    return stacked, (source_fps or 0.0)
+
+
+def _check_not_truncated(container, path: Path, times: list[float],
+                         source_fps: float | None) -> None:
+    """A file that decodes cleanly but stops early (e.g. a cut FLV) is reported as truncated.
+
+    The container's declared duration (FLV metadata, MP4 header) is compared with what
+    decoded; a shortfall beyond 10% + 0.2 s means frames are missing.
+    """
+    if not container.duration or len(times) < 1:
+        return
+    declared = container.duration / 1_000_000
+    period = 1.0 / source_fps if source_fps else 0.04
+    decoded = max(times) - min(times) + period
+    if decoded < declared * 0.9 - 0.2:
+        raise MediaError(f"{path}: truncated: {decoded:.2f} s of video decoded, the file "
+                         f"declares {declared:.2f} s")
+
+
+def _decode_audio(container, path: Path) -> tuple[np.ndarray, int]:
+    import av
+
+    stream = container.streams.audio[0]
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+    chunks: list[np.ndarray] = []
+    try:
+        for frame in container.decode(stream):
+            frame.pts = None
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    except Exception as err:
+        raise MediaError(f"{path}: audio stream is corrupt or truncated "
+                         f"({err.__class__.__name__})") from err
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return audio, int(stream.rate or 0)
+
+
+def read_media(path: str | Path, *, video: bool = True, audio: bool = True) -> Media:
+    """Decode ``path`` (mpg, flv, mp4, avi, wav, ...) to 25 fps RGB frames and 16 kHz audio.
+
+    Raises ``MediaError`` with a one-line reason for missing, empty, corrupt or stream-less
+    files. A file with no audio track gives ``audio=None`` (the caller decides whether that
+    is an error); a file with no video track gives ``frames=None``.
+    """
+    path = Path(path)
+    frames = audio_arr = None
+    fps = rate = None
+    if video:
+        with _open(path) as container:
+            if container.streams.video:
+                frames, fps = _decode_video(container, path)
+    if audio:
+        with _open(path) as container:
+            if container.streams.audio:
+                audio_arr, rate = _decode_audio(container, path)
+    if video and audio and frames is None and audio_arr is None:
+        raise MediaError(f"{path}: no video or audio stream")
+    return Media(frames=frames, audio=audio_arr, source_fps=fps, source_rate=rate)
+
+
+def _video_codec() -> str:
+    import av
+
+    for name in ("libx264", "h264", "libopenh264", "mpeg4"):
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # noqa: BLE001 - not built into this PyAV
+            continue
+    raise MediaError("PyAV has no usable video encoder")
+
+
+def write_video(path: str | Path, frames: np.ndarray, audio: np.ndarray | None = None, *,
+                fps: int = VIDEO_FPS, rate: int = AUDIO_RATE, audio_codec: str | None = None,
+                video_codec: str | None = None) -> Path:
+    """Write frames (T,H,W,3 uint8 RGB) and mono float audio to ``path``, atomically.
+
+    The container follows the suffix (``.mp4``: H.264 + AAC, ``.flv``: FLV1 + MP3-less AAC...);
+    odd frame sizes are padded by one pixel (edge) for yuv420p. The file appears only complete:
+    it is written to a temporary name in the same folder and renamed.
+    """
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T,H,W,3) uint8, got {frames.shape} {frames.dtype}")
+    t, h, w, _ = frames.shape
+    pad_h, pad_w = h % 2, w % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    suffix = path.suffix.lower()
+    if video_codec is None:
+        video_codec = "flv" if suffix == ".flv" else ("mpeg1video" if suffix == ".mpg"
+                                                      else _video_codec())
+    if audio_codec is None:
+        audio_codec = {".flv": "libmp3lame", ".mpg": "mp2"}.get(suffix, "aac")
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp_name, mode="w") as out:
+            vstream = out.add_stream(video_codec, rate=fps)
+            vstream.width, vstream.height = frames.shape[2], frames.shape[1]
+            vstream.pix_fmt = "yuv420p"
+            if video_codec in ("libx264", "h264"):
+                vstream.options = {"crf": "18", "preset": "veryfast"}
+            else:
+                vstream.bit_rate = 4_000_000
+            astream = None
+            if audio is not None:
+                # FLV's MP3 and MPEG-1's MP2 take 44.1 kHz (as GRID and CREMA-D ship them)
+                out_rate = 44_100 if suffix in (".flv", ".mpg") else rate
+                astream = out.add_stream(audio_codec, rate=out_rate)
+                astream.layout = "mono"
+            for frame in frames:
+                vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                for packet in vstream.encode(vf):
+                    out.mux(packet)
+            for packet in vstream.encode():
+                out.mux(packet)
+            if astream is not None:
+                _encode_audio(out, astream, np.asarray(audio, dtype=np.float32), rate)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _encode_audio(out, astream, audio: np.ndarray, rate: int) -> None:
+    import av
+
+    resampler = av.AudioResampler(format=astream.codec_context.format.name, layout="mono",
+                                  rate=astream.codec_context.sample_rate or rate)
+    block = 1024
+    pts = 0
+    for start in range(0, audio.shape[0], block):
+        chunk = audio[start:start + block].reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="flt",
+                                           layout="mono")
+        frame.sample_rate = rate
+        frame.pts = pts
+        pts += chunk.shape[1]
+        for rframe in resampler.resample(frame):
+            for packet in astream.encode(rframe):
+                out.mux(packet)
+    for rframe in resampler.resample(None):
+        for packet in astream.encode(rframe):
+            out.mux(packet)
+    for packet in astream.encode(None):
+        out.mux(packet)
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int = AUDIO_RATE) -> Path:
+    """Write mono 16-bit PCM WAV atomically (as CREMA-D's AudioWAV files are)."""
+    import wave
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = (np.clip(np.asarray(audio, np.float64), -1.0, 1.0) * 32767.0).round().astype("<i2")
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=path.parent)
+    os.close(fd)
+    try:
+        with wave.open(tmp_name, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(pcm.tobytes())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
