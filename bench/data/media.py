@@ -76,9 +76,9 @@ def _decode_video(container, path: Path) -> tuple[np.ndarray, float]:
     try:
         for frame in container.decode(stream):
             frames.append(frame.to_ndarray(format="rgb24"))
-            t = frame.time if frame.time is not None else len(times) / float(stream.average_rate or 25)
-            times.append(float(t))
-    except Exception as err:  # a truncated stream: keep what decoded only if nothing is lost
+            fallback = len(times) / float(stream.average_rate or VIDEO_FPS)
+            times.append(float(frame.time if frame.time is not None else fallback))
+    except Exception as err:  # a corrupt or truncated stream
         raise MediaError(f"{path}: video stream is corrupt or truncated "
                          f"after {len(frames)} frames ({err.__class__.__name__})") from err
     if not frames:
