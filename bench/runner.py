@@ -182,8 +182,8 @@ class Runner:
         refs = self.parts[part]
         report = prepare_all(refs, self.prep_dir, self.params, workers=self.cfg.workers,
                              progress=self.cfg.progress)
-        for clip_id, reason in report.failed.items():
-            self.echo(f"skipped {clip_id}: {reason}")
+        for reason in report.failed.values():
+            self.echo(f"skipped: {reason}")
         self.failed.update(report.failed)
         done = {r.clip_id for r in report.prepared}
         self.prepared[part] = [r for r in refs if r.clip_id in done]
@@ -266,7 +266,7 @@ class Runner:
                 check_generated(frames, identity, clip.audio)
             except Exception as err:  # noqa: BLE001 - one model's failure on one clip
                 failures[ref.clip_id] = f"{ref.clip_id}: generation failed ({err})"
-                self.echo(f"skipped {failures[ref.clip_id]}")
+                self.echo(f"skipped: {failures[ref.clip_id]}")
                 continue
             atomic_save_npz(out, frames=frames, key=np.array(gen_key))
             from bench.data.media import write_video
@@ -351,7 +351,7 @@ class Runner:
                 "git_commit": git_commit(), "packages": package_versions(),
                 "dataset_root": str(self.root), "dataset_hash": self.dataset_hash,
                 "split_version": self.split.version, "split_rule": self.split.description,
-                "preprocess": repr(self.params), "seed": self.cfg.seed,
+                "preprocess": self.params.digest(), "seed": self.cfg.seed,
                 "device": device_name(self.device), "metrics": provenance_metrics, **extra,
             },
         }

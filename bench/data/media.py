@@ -4,7 +4,8 @@ Frame-rate conversion follows ffmpeg's ``fps`` filter with its default rounding 
 output frame ``k`` shows the input frame whose presentation time is nearest to
 ``t0 + k / 25`` (``t0`` the first frame's time). The output has ``round(D * 25)`` frames for a
 video of duration ``D`` (last frame time - first frame time + one input frame period).
-Audio is resampled by libswresample (through ``av.AudioResampler``) to float32 mono 16 kHz.
+Audio is resampled by libswresample (through ``av.AudioResampler``) to 16 kHz and its
+channels averaged to float32 mono.
 """
 
 from __future__ import annotations
@@ -111,18 +112,23 @@ def _check_not_truncated(container, path: Path, times: list[float],
 
 
 def _decode_audio(container, path: Path) -> tuple[np.ndarray, int]:
+    """All audio as float32 mono at 16 kHz: resampled per channel, channels averaged.
+
+    Averaging (rather than libswresample's -3 dB downmix, which scales identical stereo
+    channels by 1.41 and can exceed 1.0) keeps the level of the source.
+    """
     import av
 
     stream = container.streams.audio[0]
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+    resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=AUDIO_RATE)
     chunks: list[np.ndarray] = []
     try:
         for frame in container.decode(stream):
             frame.pts = None
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray().mean(axis=0))
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
+            chunks.append(out.to_ndarray().mean(axis=0))
     except Exception as err:
         raise MediaError(f"{path}: audio stream is corrupt or truncated "
                          f"({err.__class__.__name__})") from err

@@ -1,0 +1,597 @@
+"""Preprocessing (SPEC 4.4): decode, find the face, align it to a canonical face, crop, cache.
+
+For each clip:
+
+1. ``read_clip``: decode the video at 25 fps and the audio at 16 kHz (from ``ref.audio`` when
+   the dataset ships separate audio, else the video's own track) and align the audio to the
+   frames by ``bench.data.clip.align_audio`` (cut or zero-pad at the end).
+2. ``bench.judges.landmarks.detect_landmarks``: 68 dlib landmarks per frame (detect + track).
+3. Gaps of up to ``max_gap`` frames without a face are filled by linear interpolation of the
+   landmarks (held constant before the first and after the last face); longer gaps fail.
+4. A similarity transform (rotation, uniform scale, translation) per frame maps the stable
+   landmarks (eye corners 36, 39, 42, 45 and nose 27-35) onto the canonical face by least
+   squares; its parameters are smoothed over time (Gaussian, ``smooth_sigma`` frames) so the
+   crop does not jitter; each frame is warped (bilinear, edge pixels repeated) to
+   ``size x size``, and the landmarks are mapped into the crop too.
+5. The result is cached under ``cache_root/<key[:2]>/<key>/`` (see ``cache_key``): frames as
+   ``frames.mp4``, H.264 in RGB (libx264rgb, CRF 12: ~2.5 KB a 128x128 frame, ~43.5 dB PSNR),
+   ``audio.npy`` (float32, T*640 samples),
+   ``landmarks.npy`` (T,68,2 float32, crop pixels), ``source.npz`` (landmarks in the original
+   frames as detected, with NaN rows, and as filled; the (T,2,3) frame-to-crop transforms), and
+   ``meta.json``. An entry is written into a temporary folder beside it and renamed into place
+   only when complete (``meta.json`` written last), so an interrupted run leaves no half entry
+   and the next run simply redoes that clip.
+
+Pixel coordinates: (x, y) with pixel centres at integers, as dlib reports them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import bench
+from bench.data.clip import Clip, ClipRef, align_audio
+from bench.data.media import MediaError, read_media, write_video
+
+PREPROCESS_VERSION = "1"
+"""Bump when a change in this module (or in what it calls) changes the cached output."""
+
+SILENCE_PEAK = 1e-4  # audio whose every |sample| is below this is called silent
+
+# Cached frames: H.264 coded in RGB (no 4:2:0 chroma loss). CRF 12 "veryfast" measured on the
+# GRID samples at 128x128: 2.5 KB a frame, 43.6 dB PSNR (yuv420p CRF 18: 0.4 KB, 34.5 dB;
+# lossless: 17.7 KB).
+FRAMES_CODEC = "libx264rgb"
+FRAMES_CRF = 12
+
+# Eye corners (36, 39, 42, 45) and the nose (27-35): points that move little with speech.
+ALIGN_POINTS: tuple[int, ...] = (36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35)
+
+# Canonical face: 68 dlib points (x, y) in a unit box (longest side of the points' bounding box
+# spans [0, 1], centred on 0.5). Derived here with ``mean_face``: per-frame dlib landmarks of
+# the three GRID samples (225 frames, three speakers) and skimage's astronaut image, a
+# Procrustes mean per face, then across faces, symmetrised with its mirror image and rotated
+# so the eyes are level.
+CANONICAL_FACE: tuple[tuple[float, float], ...] = (
+    (0.0285, 0.2154), (0.0383, 0.3437), (0.0512, 0.4697), (0.0698, 0.5987),
+    (0.1075, 0.7198), (0.1711, 0.8269), (0.2631, 0.9155), (0.3720, 0.9808),
+    (0.5000, 1.0000), (0.6280, 0.9808), (0.7369, 0.9155), (0.8289, 0.8269),
+    (0.8925, 0.7198), (0.9302, 0.5987), (0.9488, 0.4697), (0.9617, 0.3437),
+    (0.9715, 0.2154), (0.1044, 0.0952), (0.1560, 0.0235), (0.2430, 0.0000),
+    (0.3340, 0.0121), (0.4212, 0.0429), (0.5788, 0.0429), (0.6660, 0.0121),
+    (0.7570, 0.0000), (0.8440, 0.0235), (0.8956, 0.0952), (0.5000, 0.1474),
+    (0.5000, 0.2284), (0.5000, 0.3081), (0.5000, 0.3912), (0.3982, 0.4729),
+    (0.4482, 0.4855), (0.5000, 0.4980), (0.5518, 0.4855), (0.6018, 0.4729),
+    (0.1981, 0.1707), (0.2495, 0.1390), (0.3154, 0.1381), (0.3740, 0.1805),
+    (0.3133, 0.1922), (0.2464, 0.1955), (0.6260, 0.1805), (0.6846, 0.1381),
+    (0.7505, 0.1390), (0.8019, 0.1707), (0.7536, 0.1955), (0.6867, 0.1922),
+    (0.3141, 0.6552), (0.3806, 0.6191), (0.4515, 0.6007), (0.5000, 0.6143),
+    (0.5485, 0.6007), (0.6194, 0.6191), (0.6859, 0.6552), (0.6218, 0.7198),
+    (0.5542, 0.7470), (0.5000, 0.7530), (0.4458, 0.7470), (0.3782, 0.7198),
+    (0.3436, 0.6566), (0.4497, 0.6465), (0.5000, 0.6517), (0.5503, 0.6465),
+    (0.6564, 0.6566), (0.5504, 0.6879), (0.5000, 0.6916), (0.4496, 0.6879),
+)
+
+# Index of each point's mirror image in the 68-point layout (left <-> right).
+MIRROR_68: tuple[int, ...] = (
+    tuple(range(16, -1, -1)) + tuple(range(26, 16, -1)) + (27, 28, 29, 30)
+    + (35, 34, 33, 32, 31) + (45, 44, 43, 42, 47, 46) + (39, 38, 37, 36, 41, 40)
+    + (54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55) + (64, 63, 62, 61, 60, 67, 66, 65))
+
+
+class PrepError(Exception):
+    """A clip that cannot be preprocessed; the message is one line, starting with its id."""
+
+
+@dataclass(frozen=True)
+class PrepParams:
+    """Everything that changes the cached output (all of it goes into the cache key)."""
+
+    size: int = 128  # crop side in pixels
+    # 68 points in the unit box; left out of repr() (too long), see ``digest()``
+    template: tuple[tuple[float, float], ...] = field(default=CANONICAL_FACE, repr=False)
+    margin: float = 0.2  # fraction of the crop left on each side of the template's box
+    align_points: tuple[int, ...] = ALIGN_POINTS  # landmarks the similarity is fitted to
+    smooth_sigma: float = 1.0  # Gaussian smoothing of the transforms over time, in frames
+    detect_max_side: int = 240  # face detection on frames downscaled to this longest side
+    upsample: int = 0  # dlib detector upsampling (1 finds faces down to ~40 px, 4x slower)
+    redetect_every: int = 10  # frames tracked between two detections
+    max_gap: int = 5  # longest run of face-less frames that is interpolated
+
+    def template_pixels(self) -> np.ndarray:
+        """The canonical face in crop pixel coordinates, (68, 2) float64."""
+        unit = np.asarray(self.template, dtype=np.float64)
+        return (self.margin + unit * (1 - 2 * self.margin)) * self.size - 0.5
+
+    def to_json(self) -> dict:
+        """Plain JSON form (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def digest(self) -> str:
+        """Short hash of every parameter, template included (for logs and provenance)."""
+        text = json.dumps(self.to_json(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else err.__class__.__name__
+
+
+def read_clip(ref: ClipRef) -> Clip:
+    """Decode a clip's frames (25 fps) and audio (16 kHz), the audio aligned to the frames.
+
+    Raises ``PrepError`` for unreadable media, no video, no audio track or silent audio.
+    """
+    if ref.video is None:
+        raise PrepError(f"{ref.clip_id}: no video file")
+    try:
+        media = read_media(ref.video, audio=ref.audio is None)
+        audio, rate = media.audio, media.source_rate
+        if ref.audio is not None:
+            separate = read_media(ref.audio, video=False)
+            audio, rate = separate.audio, separate.source_rate
+    except MediaError as err:
+        raise PrepError(f"{ref.clip_id}: {_one_line(err)}") from err
+    if media.frames is None:
+        raise PrepError(f"{ref.clip_id}: no video track")
+    if audio is None or audio.size == 0:
+        raise PrepError(f"{ref.clip_id}: no audio track")
+    peak = float(np.abs(audio).max())
+    if peak < SILENCE_PEAK:
+        raise PrepError(f"{ref.clip_id}: audio is silent (peak {peak:.1e})")
+    num_frames = media.frames.shape[0]
+    aligned, offset = align_audio(audio, num_frames)
+    return Clip(speaker=ref.speaker, clip_id=ref.clip_id, frames=media.frames, audio=aligned,
+                emotion=ref.emotion, intensity=ref.intensity, transcript=ref.transcript,
+                audio_offset_samples=offset,
+                meta={"source_fps": media.source_fps, "source_rate": rate,
+                      "source_size": list(media.frames.shape[1:3])})
+
+
+# ---------------------------------------------------------------------------------------------
+# Landmarks: gaps, similarity transforms, warping
+
+
+def fill_gaps(landmarks: np.ndarray, clip_id: str, max_gap: int) -> np.ndarray:
+    """Interpolate face-less frames (NaN rows) linearly; ``PrepError`` if a gap is too long.
+
+    Frames before the first face or after the last hold the nearest face's landmarks (these
+    runs count as gaps too).
+    """
+    found = ~np.isnan(landmarks).any(axis=(1, 2))
+    num = landmarks.shape[0]
+    missing = int(num - found.sum())
+    longest = run = 0
+    for ok in found:
+        run = 0 if ok else run + 1
+        longest = max(longest, run)
+    if not found.any() or longest > max_gap:
+        raise PrepError(f"{clip_id}: no face found in {missing}/{num} frames "
+                        f"(longest gap {longest})")
+    if missing == 0:
+        return landmarks.astype(np.float32, copy=True)
+    t_found = np.flatnonzero(found)
+    flat = landmarks.reshape(num, -1)
+    filled = np.empty_like(flat, dtype=np.float32)
+    for k in range(flat.shape[1]):
+        filled[:, k] = np.interp(np.arange(num), t_found, flat[t_found, k])
+    return filled.reshape(landmarks.shape)
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity ``dst ~ [[a, -b], [b, a]] src + (tx, ty)``; returns (a, b, tx, ty).
+
+    Linear in the four unknowns, so ``np.linalg.lstsq`` solves it exactly (the same optimum
+    as Umeyama's method without reflection).
+    """
+    x, y = src[:, 0], src[:, 1]
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    rows_x = np.stack([x, -y, ones, zeros], axis=1)  # a x - b y + tx = x'
+    rows_y = np.stack([y, x, zeros, ones], axis=1)  # b x + a y + ty = y'
+    design = np.concatenate([rows_x, rows_y])
+    target = np.concatenate([dst[:, 0], dst[:, 1]])
+    params, *_ = np.linalg.lstsq(design, target, rcond=None)
+    return params
+
+
+def similarity_matrix(params: np.ndarray) -> np.ndarray:
+    """(a, b, tx, ty) as a 3x3 homogeneous matrix."""
+    a, b, tx, ty = params
+    return np.array([[a, -b, tx], [b, a, ty], [0.0, 0.0, 1.0]])
+
+
+def estimate_transforms(landmarks: np.ndarray, params: PrepParams) -> np.ndarray:
+    """Frame-to-crop similarity matrices (T, 3, 3) from filled landmarks (T, 68, 2).
+
+    The crop-to-frame parameters (a, b, tx, ty: where the crop sits in the frame) are fitted
+    per frame and smoothed over time with a Gaussian of ``smooth_sigma`` frames, then inverted.
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    points = list(params.align_points)
+    template = params.template_pixels()[points]
+    per_frame = np.stack([fit_similarity(template, lm[points].astype(np.float64))
+                          for lm in landmarks])
+    if params.smooth_sigma > 0 and per_frame.shape[0] > 1:
+        per_frame = gaussian_filter1d(per_frame, params.smooth_sigma, axis=0, mode="nearest")
+    return np.stack([np.linalg.inv(similarity_matrix(p)) for p in per_frame])
+
+
+def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map (N, 2) points by a 3x3 (or 2x3) affine matrix."""
+    return points @ matrix[:2, :2].T + matrix[:2, 2]
+
+
+def warp_frames(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
+    """Warp each frame by its frame-to-crop matrix to (T, size, size, 3) uint8 (bilinear)."""
+    from skimage.transform import AffineTransform, warp
+
+    out = np.empty((frames.shape[0], size, size, 3), dtype=np.uint8)
+    for t, (frame, matrix) in enumerate(zip(frames, transforms, strict=True)):
+        crop_to_frame = AffineTransform(matrix=np.linalg.inv(matrix))
+        warped = warp(frame, crop_to_frame, output_shape=(size, size), order=1, mode="edge",
+                      preserve_range=True)
+        out[t] = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
+    return out
+
+
+@dataclass
+class Aligned:
+    """A clip's frames aligned to the canonical face, with what it took to get there."""
+
+    frames: np.ndarray  # (T, size, size, 3) uint8
+    landmarks: np.ndarray  # (T, 68, 2) float32, crop pixels
+    source_landmarks: np.ndarray  # (T, 68, 2) float32 as detected, NaN where no face
+    filled_landmarks: np.ndarray  # (T, 68, 2) float32, gaps interpolated
+    transforms: np.ndarray  # (T, 3, 3) float64, frame pixels -> crop pixels
+
+
+def align_clip(clip: Clip, params: PrepParams) -> Aligned:
+    """Landmarks, gap filling, transforms and warping for one decoded clip."""
+    from bench.judges.landmarks import detect_landmarks
+
+    detected = detect_landmarks(clip.frames, detect_max_side=params.detect_max_side,
+                                upsample=params.upsample, redetect_every=params.redetect_every)
+    filled = fill_gaps(detected, clip.clip_id, params.max_gap)
+    transforms = estimate_transforms(filled, params)
+    frames = warp_frames(clip.frames, transforms, params.size)
+    crop_landmarks = np.stack([apply_transform(matrix, points)
+                               for matrix, points in zip(transforms, filled, strict=True)])
+    return Aligned(frames=frames, landmarks=crop_landmarks.astype(np.float32),
+                   source_landmarks=detected, filled_landmarks=filled, transforms=transforms)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_hashes(ref: ClipRef) -> dict[str, str | None]:
+    """Content hashes of a clip's media files; ``PrepError`` if one is missing."""
+    hashes: dict[str, str | None] = {}
+    for name, path in (("video", ref.video), ("audio", ref.audio)):
+        if path is None:
+            hashes[name] = None
+            continue
+        try:
+            hashes[name] = file_sha256(path)
+        except OSError as err:
+            raise PrepError(f"{ref.clip_id}: {path}: cannot read "
+                            f"({err.strerror or err.__class__.__name__})") from err
+    return hashes
+
+
+def cache_key(ref: ClipRef, params: PrepParams | None = None,
+              hashes: dict[str, str | None] | None = None) -> str:
+    """sha256 of (the media files' content hashes, the params, ``PREPROCESS_VERSION``)."""
+    params = params or PrepParams()
+    payload = {"sources": hashes if hashes is not None else source_hashes(ref),
+               "params": params.to_json(), "version": PREPROCESS_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def entry_path(cache_root: str | Path, key: str) -> Path:
+    """Folder of a cache entry: ``cache_root/<key[:2]>/<key>``."""
+    return Path(cache_root) / key[:2] / key
+
+
+def is_complete(entry: Path) -> bool:
+    """An entry is complete when its ``meta.json`` exists (it is written last)."""
+    return (entry / "meta.json").is_file()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 arrays (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def write_frames(path: Path, frames: np.ndarray, fps: int = bench.VIDEO_FPS) -> str:
+    """Store aligned frames as an mp4 (no audio); returns a description of the coding used.
+
+    Uses libx264rgb at ``FRAMES_CRF``; a PyAV without it falls back to ``write_video``
+    (yuv420p H.264 CRF 18 or another codec).
+    """
+    import av
+
+    try:
+        av.codec.Codec(FRAMES_CODEC, "w")
+    except Exception:  # noqa: BLE001 - encoder not built into this PyAV
+        write_video(path, frames, fps=fps)
+        return "bench.data.media.write_video default (yuv420p)"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(FRAMES_CODEC, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "rgb24"
+        stream.options = {"crf": str(FRAMES_CRF), "preset": "veryfast"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return f"{FRAMES_CODEC} CRF {FRAMES_CRF} veryfast"
+
+
+def dlib_version() -> str | None:
+    """Installed dlib version (recorded in ``meta.json``), None without dlib."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("dlib-bin", "dlib"):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def _write_entry(folder: Path, ref: ClipRef, clip: Clip, aligned: Aligned, params: PrepParams,
+                 key: str, hashes: dict[str, str | None]) -> None:
+    """Write every file of an entry into ``folder``; ``meta.json`` last."""
+    coding = write_frames(folder / "frames.mp4", aligned.frames)
+    stored = read_media(folder / "frames.mp4", audio=False).frames
+    if stored is None or stored.shape != aligned.frames.shape:
+        raise PrepError(f"{ref.clip_id}: cached video decodes to "
+                        f"{None if stored is None else stored.shape}, "
+                        f"expected {aligned.frames.shape}")
+    np.save(folder / "audio.npy", clip.audio)
+    np.save(folder / "landmarks.npy", aligned.landmarks)
+    np.savez(folder / "source.npz", landmarks=aligned.source_landmarks,
+             filled_landmarks=aligned.filled_landmarks, transforms=aligned.transforms[:, :2])
+    found = ~np.isnan(aligned.source_landmarks).any(axis=(1, 2))
+    meta = {
+        "version": PREPROCESS_VERSION,
+        "talkbench": bench.__version__,
+        "dlib": dlib_version(),
+        "key": key,
+        "clip": {"dataset": ref.dataset, "speaker": ref.speaker, "clip_id": ref.clip_id,
+                 "video": None if ref.video is None else str(ref.video),
+                 "audio": None if ref.audio is None else str(ref.audio),
+                 "emotion": ref.emotion, "intensity": ref.intensity,
+                 "transcript": ref.transcript},
+        "params": params.to_json(),
+        "sources": hashes,
+        "num_frames": int(aligned.frames.shape[0]),
+        "size": params.size,
+        "source_fps": clip.meta.get("source_fps"),
+        "source_rate": clip.meta.get("source_rate"),
+        "source_size": clip.meta.get("source_size"),
+        "audio_offset_samples": int(clip.audio_offset_samples),
+        "frames_without_face": int((~found).sum()),
+        "frames_storage": f"frames.mp4: {coding}",
+        "frames_psnr_db": round(psnr(stored, aligned.frames), 2),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def _prepare(ref: ClipRef, cache_root: Path, params: PrepParams) -> tuple[Path, bool]:
+    """Prepare one clip; returns its entry and whether a complete entry was reused."""
+    hashes = source_hashes(ref)
+    key = cache_key(ref, params, hashes)
+    entry = entry_path(cache_root, key)
+    if is_complete(entry):
+        return entry, True
+    clip = read_clip(ref)
+    aligned = align_clip(clip, params)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    temp = entry.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    try:
+        _write_entry(temp, ref, clip, aligned, params, key, hashes)
+        if entry.exists():  # an incomplete leftover (no meta.json): replace it
+            shutil.rmtree(entry, ignore_errors=True)
+        try:
+            os.rename(temp, entry)
+        except OSError:
+            if not is_complete(entry):  # not another process finishing the same entry first
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return entry, False
+
+
+def prepare_clip(ref: ClipRef, cache_root: str | Path, params: PrepParams | None = None) -> Path:
+    """Preprocess ``ref`` into the cache (reusing a complete entry); returns the entry folder.
+
+    Raises ``PrepError`` with a one-line reason when the clip cannot be prepared.
+    """
+    return _prepare(ref, Path(cache_root), params or PrepParams())[0]
+
+
+def load_prepared(ref: ClipRef, cache_root: str | Path,
+                  params: PrepParams | None = None) -> Clip:
+    """The aligned clip from the cache (prepared first if it is not there yet).
+
+    Frames are (T, size, size, 3) uint8, audio T * 640 float32 samples, landmarks (T, 68, 2)
+    in crop pixels; labels come from ``ref``; ``meta`` is the entry's ``meta.json`` plus
+    ``cache_entry``.
+    """
+    entry = prepare_clip(ref, cache_root, params)
+    meta = json.loads((entry / "meta.json").read_text())
+    frames = read_media(entry / "frames.mp4", audio=False).frames
+    if frames is None or frames.shape[0] != meta["num_frames"]:
+        raise PrepError(f"{ref.clip_id}: cache entry {entry} is damaged (frame count); "
+                        f"delete it to prepare the clip again")
+    meta["cache_entry"] = str(entry)
+    return Clip(speaker=ref.speaker, clip_id=ref.clip_id, frames=frames,
+                audio=np.load(entry / "audio.npy"), emotion=ref.emotion,
+                intensity=ref.intensity, transcript=ref.transcript,
+                landmarks=np.load(entry / "landmarks.npy"),
+                audio_offset_samples=int(meta["audio_offset_samples"]), meta=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Many clips
+
+
+@dataclass
+class PrepareReport:
+    """Outcome of ``prepare_all``."""
+
+    prepared: list[ClipRef] = field(default_factory=list)  # in input order
+    failed: dict[str, str] = field(default_factory=dict)  # clip_id -> one-line reason
+    reused: int = 0  # prepared clips whose complete entry was already cached
+
+    def summary(self) -> str:
+        return (f"{len(self.prepared)} prepared ({self.reused} from cache), "
+                f"{len(self.failed)} failed")
+
+
+def _prepare_task(ref: ClipRef, cache_root: Path,
+                  params: PrepParams) -> tuple[bool, str | None, bool]:
+    """Worker: (ok, failure reason, reused); never raises for a bad clip."""
+    try:
+        _, reused = _prepare(ref, cache_root, params)
+        return True, None, reused
+    except PrepError as err:
+        return False, _one_line(err), False
+    except Exception as err:  # noqa: BLE001 - one bad clip must not stop the others
+        return False, f"{ref.clip_id}: {err.__class__.__name__}: {_one_line(err)}", False
+
+
+def remove_stale_temp(cache_root: str | Path, max_age_s: float = 3600.0) -> int:
+    """Delete temporary entry folders left by killed runs (older than ``max_age_s``)."""
+    removed = 0
+    now = time.time()
+    for temp in Path(cache_root).glob("*/.tmp-*"):
+        try:
+            if now - temp.stat().st_mtime > max_age_s:
+                shutil.rmtree(temp, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams | None = None,
+                workers: int | None = None, progress: bool = True) -> PrepareReport:
+    """Prepare every clip (in parallel over processes), resuming from what is cached.
+
+    ``workers`` defaults to the number of CPUs; 1 runs in this process. Workers are started
+    with "spawn" (each builds its own dlib objects; no fork of a threaded parent), so a script
+    calling this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
+    A failing clip is recorded with its one-line reason (and printed when ``progress``) and
+    the rest go on; failures are not cached, so the next run tries them again.
+    """
+    from tqdm import tqdm
+
+    params = params or PrepParams()
+    cache_root = Path(cache_root)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp(cache_root)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(refs) or 1))
+    outcomes: dict[int, tuple[bool, str | None, bool]] = {}
+    bar = tqdm(total=len(refs), desc="preprocess", unit="clip", disable=not progress)
+
+    def record(index: int, outcome: tuple[bool, str | None, bool]) -> None:
+        outcomes[index] = outcome
+        if not outcome[0] and progress:
+            tqdm.write(f"failed: {outcome[1]}")
+        bar.update(1)
+
+    try:
+        if workers == 1:
+            for index, ref in enumerate(refs):
+                record(index, _prepare_task(ref, cache_root, params))
+        else:
+            context = multiprocessing.get_context("spawn")  # fresh dlib objects per process
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_prepare_task, ref, cache_root, params): index
+                           for index, ref in enumerate(refs)}
+                try:
+                    for future in as_completed(futures):
+                        record(futures[future], future.result())
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    report = PrepareReport()
+    for index, ref in enumerate(refs):
+        ok, reason, reused = outcomes[index]
+        if ok:
+            report.prepared.append(ref)
+            report.reused += int(reused)
+        else:
+            report.failed[ref.clip_id] = reason or f"{ref.clip_id}: failed"
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# How CANONICAL_FACE was made
+
+
+def _normalise_shape(shape: np.ndarray) -> np.ndarray:
+    shape = shape - shape.mean(axis=0)
+    return shape / np.sqrt((shape ** 2).sum(axis=1).mean())
+
+
+def _procrustes_mean(shapes: np.ndarray, iterations: int = 10) -> np.ndarray:
+    """Generalised Procrustes mean of (N, 68, 2) shapes (centred, unit RMS spread)."""
+    mean = _normalise_shape(shapes[0])
+    for _ in range(iterations):
+        aligned = [apply_transform(similarity_matrix(fit_similarity(s, mean)), s)
+                   for s in shapes]
+        mean = _normalise_shape(np.mean(aligned, axis=0))
+    return mean
+
+
+def mean_face(faces: list[np.ndarray]) -> np.ndarray:
+    """A symmetric, upright mean face in the unit box from landmark tracks (T_i, 68, 2).
+
+    Each track is averaged (Procrustes) first so every face weighs the same; the mean is then
+    averaged with its mirror image, rotated to level eyes and scaled into the unit box.
+    """
+    per_face = np.stack([_procrustes_mean(np.asarray(f, np.float64)) for f in faces])
+    mean = _procrustes_mean(per_face)
+    mirrored = mean * np.array([-1.0, 1.0])
+    mean = _procrustes_mean(np.stack([mean, mirrored[list(MIRROR_68)]]))
+    right_eye, left_eye = mean[36:42].mean(axis=0), mean[42:48].mean(axis=0)
+    angle = np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])
+    cos, sin = np.cos(-angle), np.sin(-angle)
+    mean = mean @ np.array([[cos, -sin], [sin, cos]]).T
+    low, high = mean.min(axis=0), mean.max(axis=0)
+    return (mean - (low + high) / 2) / (high - low).max() + 0.5
