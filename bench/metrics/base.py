@@ -1,0 +1,211 @@
+"""The metrics core: what a metric receives (`Sample`), what it reports (`Column`), and the
+update/compute lifecycle every metric shares (`Metric`). See SPEC section 5.
+
+The shape follows torchmetrics: each metric has a pure functional core (e.g.
+`bench.metrics.psnr.psnr_frames`) and a thin stateful class around it. The class keeps the
+per-clip values as its state (sufficient statistics for a mean), so `compute()` can aggregate
+and two metrics of the same kind could be merged by concatenating their values.
+
+Typical use::
+
+    metric = get_metric("psnr")           # device: cuda when present, else cpu
+    for sample in samples:
+        try:
+            row = metric.update(sample)   # {"psnr": 31.2}
+        except MetricUnavailable as err:
+            print(sample.clip_id, err)    # one-line reason, the run goes on
+    metric.compute()                      # {"psnr": 30.8, ...}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+NEEDS = frozenset({"gt", "audio", "identity", "emotion"})
+"""Everything a metric may need besides the generated frames."""
+
+
+@dataclass
+class Sample:
+    """One clip, with everything any metric may need.
+
+    ``shared`` holds per-clip intermediates that several metrics use (device tensors of the
+    frames, landmarks, face crops): the first metric to need one computes it and stores it
+    there, the others reuse it. A new `Sample` is made per clip, so the cache dies with it.
+    """
+
+    clip_id: str
+    pred: np.ndarray  # (T, H, W, 3) uint8 RGB generated frames, 25 fps
+    gt: np.ndarray | None = None  # (T, H, W, 3) uint8 ground-truth frames, same shape
+    audio: np.ndarray | None = None  # (T * 640,) float32, 16 kHz
+    identity: np.ndarray | None = None  # (H, W, 3) uint8 identity image
+    emotion: str | None = None  # requested emotion (one of bench.EMOTIONS)
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One reported number of a metric (a metric may report several, e.g. LSE-D and LSE-C)."""
+
+    name: str  # key in the per-clip rows, e.g. "psnr"
+    label: str  # leaderboard header, e.g. "PSNR"
+    higher_is_better: bool | None  # None: neither (e.g. a rate compared to ground truth)
+    fmt: str = ".3f"
+
+
+class MetricUnavailable(Exception):
+    """The value cannot be computed for this clip; the message is the reason shown to users."""
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` means CUDA when it is available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def check_frames(frames: Any, what: str) -> np.ndarray:
+    """Check that ``frames`` is a non-empty (T, H, W, 3) uint8 array; raise MetricUnavailable."""
+    if frames is None:
+        raise MetricUnavailable(f"no {what} for this clip")
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise MetricUnavailable(f"{what} must be (T, H, W, 3) RGB frames, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise MetricUnavailable(f"{what} must be uint8, got {arr.dtype}")
+    if arr.shape[0] == 0:
+        raise MetricUnavailable(f"{what} has no frames")
+    return arr
+
+
+def check_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """The generated and ground-truth frames of a full-reference metric (PSNR, SSIM).
+
+    Raises MetricUnavailable with a one-line reason when the ground truth is missing or the
+    two videos do not have the same shape.
+    """
+    pred = check_frames(sample.pred, "generated video")
+    gt = check_frames(sample.gt, "ground-truth video")
+    if pred.shape != gt.shape:
+        raise MetricUnavailable(
+            f"generated video {pred.shape} and ground truth {gt.shape} differ in shape "
+            "(T, H, W, 3); full-reference metrics need them frame-aligned at the same size"
+        )
+    return pred, gt
+
+
+def to_device_frames(sample: Sample, key: str, device: str | torch.device,
+                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``getattr(sample, key)`` as a (T, 3, H, W) tensor on ``device``, cached in
+    ``sample.shared`` so that metrics of the same clip share one host-to-device transfer.
+
+    The uint8 frames are moved once per device (``shared["frames/<key>/<device>/torch.uint8"]``)
+    and converted to ``dtype`` there; the converted tensor is cached too. Values stay in
+    0..255 (no scaling). A float64 copy of a long clip is 8 bytes per pixel, so metrics that
+    process the clip in chunks (PSNR, SSIM) ask for ``dtype=torch.uint8`` and convert one chunk
+    at a time.
+    """
+    device = torch.device(device)
+    name = f"frames/{key}/{device}/{dtype}"
+    if name in sample.shared:
+        return sample.shared[name]
+    raw_name = f"frames/{key}/{device}/{torch.uint8}"
+    if raw_name not in sample.shared:
+        frames = check_frames(getattr(sample, key), key)
+        if not frames.flags.writeable:  # torch.from_numpy warns on read-only arrays
+            frames = frames.copy()
+        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+        sample.shared[raw_name] = tensor.permute(0, 3, 1, 2).contiguous()  # (T, 3, H, W)
+    if dtype != torch.uint8:
+        sample.shared[name] = sample.shared[raw_name].to(dtype)
+    return sample.shared[name]
+
+
+def as_frames_tensor(frames: np.ndarray | torch.Tensor,
+                     device: str | torch.device | None = None) -> torch.Tensor:
+    """A numpy array or tensor as a tensor on ``device`` (``None``: a tensor stays where it is,
+    a numpy array goes to CUDA when available, else the CPU). Used by the functional cores."""
+    if isinstance(frames, torch.Tensor):
+        return frames if device is None else frames.to(device)
+    return torch.from_numpy(np.array(frames, copy=True)).to(resolve_device(device))
+
+
+# Frames per chunk are chosen so that one chunk holds about this many pixel values (T*C*H*W).
+# On the CPU small chunks stay in cache (measured fastest at 1-2 frames of 128x128 RGB); on a
+# GPU large chunks keep it busy while bounding memory (~1-2 GB of float64 intermediates).
+CHUNK_VALUES = {"cpu": 2**17, "cuda": 2**23}
+
+
+def frame_chunks(n_frames: int, values_per_frame: int, device: torch.device) -> list[slice]:
+    """Split ``range(n_frames)`` into slices so that memory stays bounded for long clips."""
+    budget = CHUNK_VALUES.get(device.type, CHUNK_VALUES["cpu"])
+    step = max(1, budget // max(1, values_per_frame))
+    return [slice(start, min(start + step, n_frames)) for start in range(0, n_frames, step)]
+
+
+class Metric:
+    """Base class: subclasses set the class attributes and write `score`.
+
+    ``update(sample)`` scores one clip, remembers the values and returns them;
+    ``compute()`` aggregates over every updated clip (default: mean of the finite per-clip
+    values, in float64; a column with no finite value gives NaN); ``reset()`` forgets them.
+    """
+
+    name: ClassVar[str]
+    columns: ClassVar[tuple[Column, ...]]
+    needs: ClassVar[frozenset[str]] = frozenset()  # subset of NEEDS
+    on_ground_truth: ClassVar[bool] = True  # False: scoring the real videos is meaningless
+    version: ClassVar[str] = "1"  # bump when the per-clip values change
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = resolve_device(device)
+        self._values: dict[str, list[float]] = {c.name: [] for c in self.columns}
+
+    # -- what subclasses write ---------------------------------------------------------------
+    def score(self, sample: Sample) -> dict[str, float]:
+        """Per-clip values keyed by column name; raise MetricUnavailable when impossible."""
+        raise NotImplementedError
+
+    def provenance(self) -> dict[str, str]:
+        """What produced the numbers: reference matched, settings, judge and weights, device."""
+        return {"metric": f"{self.name} v{self.version}", "device": str(self.device)}
+
+    # -- the lifecycle ---------------------------------------------------------------------
+    def update(self, sample: Sample) -> dict[str, float]:
+        """Score one clip, keep its values for `compute`, and return them (python floats)."""
+        values = {k: float(v) for k, v in self.score(sample).items()}
+        for column in self.columns:
+            if column.name not in values:
+                raise RuntimeError(f"{self.name} returned no value for column {column.name!r}")
+            if math.isnan(values[column.name]):
+                raise MetricUnavailable(f"{column.label} is NaN for this clip")
+        for column in self.columns:
+            self._values[column.name].append(values[column.name])
+        return values
+
+    def compute(self) -> dict[str, float]:
+        """Dataset-level value per column: mean of the finite per-clip values (float64)."""
+        out = {}
+        for column in self.columns:
+            values = np.asarray(self._values[column.name], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            out[column.name] = float(finite.mean()) if finite.size else math.nan
+        return out
+
+    def reset(self) -> None:
+        """Forget every updated clip."""
+        for values in self._values.values():
+            values.clear()
+
+    @property
+    def n_updates(self) -> int:
+        """How many clips were scored since the last reset."""
+        return len(self._values[self.columns[0].name]) if self.columns else 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(device={str(self.device)!r})"
