@@ -1,0 +1,370 @@
+"""LSE-D, LSE-C and AV offset: lip-sync error measured by SyncNet (SPEC section 5).
+
+SyncNet (Chung and Zisserman 2016, "Out of time: automated lip sync in the wild") embeds
+every 5-frame window of a face video and every 0.2 s window of MFCCs; in-sync pairs are close.
+This module computes the numbers exactly as ``SyncNetInstance.evaluate`` of the reference code
+(``joonson/syncnet_python``, ``vshift`` 15, the setting of ``demo_syncnet.py`` and of the
+Wav2Lip LSE scripts) does, with the embeddings batched on the device:
+
+1. ``min_length = min(video frames, floor(audio samples / 640))`` and ``N = min_length - 5``
+   windows (the reference's ``lastframe``; it never uses the last complete window);
+2. lip window ``v`` is frames ``[v, v+5)``; audio window ``v`` is MFCC frames
+   ``[4v, 4v+20)`` (MFCCs at 100 Hz over the whole audio track), for ``v`` in ``0..N-1``;
+3. the audio embeddings are zero-padded by ``vshift`` rows at both ends; for every window
+   ``v`` and every shift ``k`` in ``0..2*vshift``, the distance is
+   ``pairwise_distance(lip[v], padded_audio[v + k])`` (Euclidean, with torch's eps 1e-6), so
+   shift ``k`` compares lip window ``v`` with audio window ``v + k - vshift``;
+4. ``mean_dists[k]`` = mean over the ``N`` windows;
+   LSE-D = ``min(mean_dists)``, LSE-C = ``median(mean_dists) - min(mean_dists)``,
+   AV offset = ``vshift - argmin(mean_dists)``.
+
+A positive AV offset means the lips match audio from *earlier* in the track: the audio leads
+the video by that many frames (delaying the audio by k frames lowers the offset by k).
+
+Inputs as the reference prepares them. Frames: 224x224 face crops in BGR channel order
+(the reference reads JPEGs with OpenCV), raw 0-255 floats. Audio: 16 kHz samples on the int16
+scale, the MFCCs of ``python_speech_features.mfcc`` (see :mod:`bench.judges.mfcc`).
+
+The face crop. syncnet_python finds faces with S3FD, tracks them, smooths the boxes and cuts a
+square around each box (:func:`syncnet_crop` reproduces that cut given the boxes), then
+resizes it to 224x224. The :class:`LSE` metric instead takes talkbench's aligned face crop of
+each frame (``Sample.pred``, e.g. 128x128) and resizes it to 224x224 bilinearly, as the
+reference's ``cv2.resize`` does; it does not run S3FD. LSE numbers from the two crops are
+therefore not interchangeable; to compare with syncnet_python on the very same input, cut the
+frames with :func:`syncnet_crop` and feed the same 224x224 video to both. The reference also
+round-trips the crop through an XVID video and JPEG frames, which we do not.
+
+Short clips: with fewer than ``vshift + 1`` windows (21 frames), some shifts only ever compare
+lips with the zero padding, so the offset search is meaningless; such clips raise
+:class:`~bench.metrics.base.MetricUnavailable` with the reason. (syncnet_python's pipeline drops
+face tracks under 100 frames, so the Wav2Lip scripts silently return nothing for clips under 4 s;
+talkbench scores every clip of 21 frames or more.)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+from bench.judges.mfcc import SAMPLE_RATE, audio_to_int16, mfcc
+from bench.judges.syncnet import (
+    FRAME_SIZE,
+    JUDGE_NAME,
+    LIP_WINDOW,
+    MFCC_PER_FRAME,
+    MFCC_WINDOW,
+    SyncNet,
+    SyncNetWeightsMissing,
+    full_fp32_convolutions,
+    load_syncnet,
+)
+from bench.metrics.base import (
+    Column,
+    Metric,
+    MetricUnavailable,
+    Sample,
+    check_frames,
+    to_device_frames,
+)
+
+VSHIFT = 15
+"""Largest shift searched, in video frames (0.6 s at 25 fps), as syncnet_python's default."""
+
+SAMPLES_PER_FRAME = SAMPLE_RATE // 25
+"""Audio samples per video frame (640 at 16 kHz, 25 fps)."""
+
+CROP_SCALE = 0.4
+"""syncnet_python's ``--crop_scale``: margin around the face box, in box half-sizes."""
+
+CROP_PAD_VALUE = 110
+"""Grey level syncnet_python pads the frame with before cutting the crop."""
+
+BATCH_SIZE = 32
+"""Windows per forward pass of the network."""
+
+
+class LSEResult(NamedTuple):
+    """What ``SyncNetInstance.evaluate`` computes for one clip."""
+
+    lse_d: float
+    """Minimum over shifts of the mean distance (lower is better)."""
+    lse_c: float
+    """Median minus minimum of the mean distances: confidence (higher is better)."""
+    av_offset: int
+    """``vshift - argmin``: frames by which the audio leads the video."""
+    mean_dists: np.ndarray
+    """Mean distance per shift, shape ``(2 * vshift + 1,)``; entry ``k`` is offset
+    ``vshift - k``."""
+
+
+def min_frames(vshift: int = VSHIFT) -> int:
+    """Fewest frames (of both video and audio) a clip needs: ``vshift + 1`` windows."""
+    return vshift + 1 + LIP_WINDOW
+
+
+def num_windows(num_frames: int, num_samples: int) -> int:
+    """Windows the reference evaluates: ``min(frames, samples // 640) - 5``."""
+    return min(num_frames, num_samples // SAMPLES_PER_FRAME) - LIP_WINDOW
+
+
+def check_length(num_frames: int, num_samples: int, vshift: int = VSHIFT) -> int:
+    """The number of windows, or :class:`MetricUnavailable` when the clip is too short."""
+    windows = num_windows(num_frames, num_samples)
+    if windows < vshift + 1:
+        raise MetricUnavailable(
+            f"clip too short for LSE: {num_frames} frames and "
+            f"{num_samples / SAMPLE_RATE:.2f} s of audio give {max(windows, 0)} SyncNet "
+            f"windows; {vshift + 1} are needed for the +-{vshift}-frame offset search "
+            f"(at least {min_frames(vshift)} frames of video and audio)")
+    return windows
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing frames
+
+
+def resize_frames(video: torch.Tensor, size: int = FRAME_SIZE) -> torch.Tensor:
+    """Resize ``(T, 3, H, W)`` uint8 frames to ``(T, 3, size, size)`` uint8, bilinearly.
+
+    Same sampling as OpenCV's ``cv2.resize(..., interpolation=INTER_LINEAR)`` that
+    syncnet_python uses (pixel centres aligned, no antialiasing, borders clamped), rounded to
+    uint8. OpenCV computes in fixed point, so single pixels may differ by one grey level.
+    Runs where ``video`` is.
+    """
+    if video.shape[-2:] == (size, size):
+        return video
+    resized = F.interpolate(video.float(), size=(size, size), mode="bilinear",
+                            align_corners=False, antialias=False)
+    return resized.round().clamp(0, 255).to(torch.uint8)
+
+
+def prepare_lip_frames(video_rgb: torch.Tensor) -> torch.Tensor:
+    """talkbench RGB face crops ``(T, 3, H, W)`` uint8 -> SyncNet input ``(T, 3, 224, 224)``
+    uint8 in BGR order (resized as :func:`resize_frames` does)."""
+    return resize_frames(video_rgb).flip(1)
+
+
+def syncnet_crop(frames: np.ndarray, boxes: np.ndarray, *, crop_scale: float = CROP_SCALE,
+                 smooth: bool = True) -> np.ndarray:
+    """Cut 224x224 face crops from full frames as syncnet_python's ``crop_video`` does.
+
+    ``frames``: ``(T, H, W, 3)`` uint8 (any channel order; the output keeps it);
+    ``boxes``: ``(T, 4)`` face boxes ``x1, y1, x2, y2`` in pixels, one per frame (a face
+    track). Per frame, with ``bs = max(w, h) / 2`` and the box centre ``(mx, my)``:
+    the frame is padded by ``int(bs * (1 + 2 * crop_scale))`` pixels of grey 110 on every
+    side, rows ``my - bs .. my + bs * (1 + 2 * crop_scale)`` and columns
+    ``mx - bs * (1 + crop_scale) .. mx + bs * (1 + crop_scale)`` are cut (bounds truncated to
+    int, in padded coordinates) and resized to 224x224 bilinearly. With ``smooth`` (the
+    reference's behaviour), ``bs``, ``mx`` and ``my`` are first median-filtered over the track
+    with ``scipy.signal.medfilt`` (kernel 13, which zero-pads at the ends of the track).
+    Returns ``(T, 224, 224, 3)`` uint8.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.shape != (frames.shape[0], 4):
+        raise ValueError(f"need one box per frame: {frames.shape[0]} frames, boxes "
+                         f"{boxes.shape}")
+    half_size = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2
+    centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
+    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
+    if smooth:
+        half_size = scipy.signal.medfilt(half_size, kernel_size=13)
+        centre_y = scipy.signal.medfilt(centre_y, kernel_size=13)
+        centre_x = scipy.signal.medfilt(centre_x, kernel_size=13)
+
+    crops = []
+    for frame, bs, cy, cx in zip(frames, half_size, centre_y, centre_x, strict=True):
+        pad = int(bs * (1 + 2 * crop_scale))
+        padded = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), mode="constant",
+                        constant_values=CROP_PAD_VALUE)
+        my = cy + pad
+        mx = cx + pad
+        face = padded[int(my - bs):int(my + bs * (1 + 2 * crop_scale)),
+                      int(mx - bs * (1 + crop_scale)):int(mx + bs * (1 + crop_scale))]
+        face_t = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1)[None]
+        crops.append(resize_frames(face_t)[0].permute(1, 2, 0).numpy())
+    return np.stack(crops)
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings and distances
+
+
+@torch.inference_mode()
+def embed_lips(net: SyncNet, video_bgr: torch.Tensor, windows: int,
+               batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """Lip embeddings ``(windows, 1024)`` of the windows ``[v, v + 5)``, ``v < windows``.
+
+    ``video_bgr``: ``(T, 3, 224, 224)`` uint8 BGR frames (moved to the network's device).
+    """
+    device = next(net.parameters()).device
+    video = video_bgr.to(device)
+    embeddings = []
+    with full_fp32_convolutions():
+        for start in range(0, windows, batch_size):
+            stop = min(start + batch_size, windows)
+            # Frames start .. stop + 3 hold the windows start .. stop - 1.
+            chunk = video[start:stop + LIP_WINDOW - 1].transpose(0, 1).float()  # (3, t, H, W)
+            batch = chunk.unfold(1, LIP_WINDOW, 1)  # (3, B, H, W, 5)
+            batch = batch.permute(1, 0, 4, 2, 3)  # (B, 3, 5, H, W)
+            # On the CPU, oneDNN runs these 3-D convolutions about 30% faster on channels-last
+            # input (measured on 2 cores; same values to float32 rounding).
+            layout = torch.channels_last_3d if device.type == "cpu" else torch.contiguous_format
+            embeddings.append(net.forward_lip(batch.contiguous(memory_format=layout)))
+    return torch.cat(embeddings)
+
+
+@torch.inference_mode()
+def embed_audio(net: SyncNet, mfccs: np.ndarray, windows: int,
+                batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """Audio embeddings ``(windows, 1024)`` of the MFCC windows ``[4v, 4v + 20)``.
+
+    ``mfccs``: ``(num_mfcc_frames, 13)`` as :func:`bench.judges.mfcc.mfcc` returns them.
+    """
+    device = next(net.parameters()).device
+    coeffs = torch.from_numpy(np.ascontiguousarray(mfccs.T)).float().to(device)  # (13, F)
+    all_windows = coeffs.unfold(1, MFCC_WINDOW, MFCC_PER_FRAME)  # (13, n, 20)
+    if all_windows.shape[1] < windows:
+        raise ValueError(f"{mfccs.shape[0]} MFCC frames hold {all_windows.shape[1]} audio "
+                         f"windows; {windows} are needed")
+    all_windows = all_windows[:, :windows].permute(1, 0, 2).unsqueeze(1)  # (N, 1, 13, 20)
+    embeddings = []
+    with full_fp32_convolutions():
+        for start in range(0, windows, batch_size):
+            batch = all_windows[start:start + batch_size].contiguous()
+            embeddings.append(net.forward_aud(batch))
+    return torch.cat(embeddings)
+
+
+def offset_distances(lip: torch.Tensor, audio: torch.Tensor, vshift: int = VSHIFT,
+                     block: int = 512) -> torch.Tensor:
+    """Distances ``(N, 2 * vshift + 1)``: row ``v``, column ``k`` compares lip window ``v``
+    with audio window ``v + k - vshift`` (zeros outside the clip), as the reference's
+    ``calc_pdist`` does one window at a time. Computed ``block`` windows at a time to bound
+    memory.
+    """
+    shifts = 2 * vshift + 1
+    padded = F.pad(audio, (0, 0, vshift, vshift))  # (N + 2 vshift, D)
+    rows = []
+    for start in range(0, lip.shape[0], block):
+        stop = min(start + block, lip.shape[0])
+        # Padded rows start .. stop + 2 vshift - 1, as (B, D, shifts) windows -> (B, shifts, D)
+        audio_windows = padded[start:stop + shifts - 1].unfold(0, shifts, 1).transpose(1, 2)
+        lip_rows = lip[start:stop, None, :].expand(-1, shifts, -1)
+        rows.append(F.pairwise_distance(lip_rows, audio_windows))
+    return torch.cat(rows)
+
+
+def lse_from_distances(dists: torch.Tensor, vshift: int = VSHIFT) -> LSEResult:
+    """LSE-D, LSE-C and offset from the ``(N, 2 * vshift + 1)`` distance matrix."""
+    mean_dists = dists.float().cpu().mean(0)
+    min_dist, min_index = torch.min(mean_dists, 0)
+    confidence = torch.median(mean_dists) - min_dist
+    return LSEResult(lse_d=float(min_dist), lse_c=float(confidence),
+                     av_offset=vshift - int(min_index), mean_dists=mean_dists.numpy())
+
+
+def lse_from_video(video_bgr: torch.Tensor, audio_int16: np.ndarray, net: SyncNet, *,
+                   vshift: int = VSHIFT, batch_size: int = BATCH_SIZE) -> LSEResult:
+    """LSE of one clip, by the algorithm of ``SyncNetInstance.evaluate`` (module docstring).
+
+    ``video_bgr``: ``(T, 3, 224, 224)`` uint8 BGR face crops, 25 fps, on any device;
+    ``audio_int16``: ``(S,)`` 16 kHz samples on the int16 scale (int16 or float values);
+    ``net``: a SyncNet in eval mode (the computation runs on its device).
+    Raises :class:`MetricUnavailable` when the clip is too short.
+    """
+    if video_bgr.ndim != 4 or tuple(video_bgr.shape[1:]) != (3, FRAME_SIZE, FRAME_SIZE):
+        raise ValueError(f"expected (T, 3, {FRAME_SIZE}, {FRAME_SIZE}) frames, got "
+                         f"{tuple(video_bgr.shape)}")
+    windows = check_length(video_bgr.shape[0], audio_int16.shape[0], vshift)
+    lip = embed_lips(net, video_bgr, windows, batch_size)
+    audio = embed_audio(net, mfcc(audio_int16, SAMPLE_RATE), windows, batch_size)
+    return lse_from_distances(offset_distances(lip, audio, vshift), vshift)
+
+
+def lse_from_arrays(frames_bgr: np.ndarray, audio_int16: np.ndarray, net: SyncNet, *,
+                    vshift: int = VSHIFT, batch_size: int = BATCH_SIZE) -> LSEResult:
+    """:func:`lse_from_video` for ``(T, 224, 224, 3)`` uint8 BGR frames, the layout in which
+    syncnet_python reads its cropped video (``cv2.imread``)."""
+    if frames_bgr.ndim != 4 or frames_bgr.shape[1:] != (FRAME_SIZE, FRAME_SIZE, 3):
+        raise ValueError(f"expected (T, {FRAME_SIZE}, {FRAME_SIZE}, 3) frames, got "
+                         f"{frames_bgr.shape}")
+    video = torch.from_numpy(np.ascontiguousarray(frames_bgr)).permute(0, 3, 1, 2)
+    return lse_from_video(video, audio_int16, net, vshift=vshift, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# The metric
+
+
+class LSE(Metric):
+    """LSE-D, LSE-C and AV offset of each clip; ``compute()`` gives their means over clips
+    (as the Wav2Lip LSE scripts average per-video values).
+
+    Frames: talkbench's aligned face crops (``Sample.pred``, RGB), resized to 224x224 and put
+    in BGR order (see the module docstring on how this differs from syncnet_python's crop).
+    Audio: ``Sample.audio`` (float, 16 kHz), converted to int16 samples. The SyncNet weights
+    are resolved on the first clip (``weights`` argument, then the places listed in
+    :mod:`bench.judges.syncnet`); without any the metric is unavailable with the reason.
+    """
+
+    name = "lse"
+    columns = (
+        Column("lse_d", "LSE-D", higher_is_better=False),
+        Column("lse_c", "LSE-C", higher_is_better=True),
+        Column("av_offset", "AV offset", higher_is_better=None, fmt=".2f"),
+    )
+    needs = frozenset({"audio"})
+    on_ground_truth = True
+    version = "1"
+
+    def __init__(self, device: str | torch.device | None = None,
+                 weights: str | os.PathLike[str] | None = None,
+                 batch_size: int = BATCH_SIZE) -> None:
+        super().__init__(device)
+        self.weights = weights
+        self.batch_size = batch_size
+        self._net: SyncNet | None = None
+        self._judge_provenance: dict[str, str] = {}
+        self._unavailable: str | None = None
+
+    def judge(self) -> SyncNet:
+        """The SyncNet, loaded on first use; :class:`MetricUnavailable` without weights."""
+        if self._net is None and self._unavailable is None:
+            try:
+                self._net, self._judge_provenance = load_syncnet(self.weights, self.device)
+            except SyncNetWeightsMissing as err:
+                self._unavailable = str(err)
+            except (ValueError, RuntimeError) as err:
+                self._unavailable = f"SyncNet weights could not be loaded: {err}"
+        if self._net is None:
+            raise MetricUnavailable(self._unavailable)
+        return self._net
+
+    def score(self, sample: Sample) -> dict[str, float]:
+        if sample.audio is None:
+            raise MetricUnavailable("LSE needs the clip's audio")
+        frames = check_frames(sample.pred, "generated video")
+        audio = audio_to_int16(sample.audio)
+        check_length(frames.shape[0], audio.shape[0])  # before loading weights or resizing
+        net = self.judge()
+        video = prepare_lip_frames(to_device_frames(sample, "pred", self.device, torch.uint8))
+        result = lse_from_video(video, audio, net, batch_size=self.batch_size)
+        return {"lse_d": result.lse_d, "lse_c": result.lse_c,
+                "av_offset": float(result.av_offset)}
+
+    def provenance(self) -> dict[str, str]:
+        info = {**super().provenance(),
+                "reference": "joonson/syncnet_python SyncNetInstance.evaluate, vshift "
+                             f"{VSHIFT}",
+                "frames": "talkbench aligned face crop, bilinear resize to 224x224, BGR",
+                "audio": "int16 samples, python_speech_features MFCC defaults"}
+        try:
+            self.judge()
+        except MetricUnavailable as err:
+            return {**info, "judge": JUDGE_NAME, "unavailable": str(err)}
+        return {**info, **self._judge_provenance}
