@@ -20,9 +20,10 @@ class UnknownName(KeyError):
 
 
 def import_object(target: str) -> Any:
-    """Import ``"package.module:attr"`` and return the attribute."""
+    """Import ``"package.module:attr"`` and return the attribute (``"package.module"``: the
+    module itself)."""
     if ":" not in target:
-        raise ValueError(f"expected 'module:attr', got {target!r}")
+        return importlib.import_module(target)
     module_name, attr = target.split(":", 1)
     module = importlib.import_module(module_name)
     try:
@@ -40,7 +41,7 @@ class Registry:
         self._loaded: dict[str, Any] = {}
 
     def add(self, name: str, target: str) -> None:
-        """Register ``name`` as ``"module:attr"``; a name may be registered only once."""
+        """Register ``name`` as ``"module:attr"`` (or a module); each name only once."""
         if name in self._targets and self._targets[name] != target:
             raise ValueError(f"{self.kind} {name!r} is already registered as {self._targets[name]}")
         self._targets[name] = target

@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import torch
 
-from bench.metrics.base import Column, Metric, MetricUnavailable, Sample
+from bench.metrics.base import Column, Metric, MetricContext, MetricUnavailable, Sample
 from bench.registry import Registry
 
 METRICS = Registry("metric")
 METRICS.add("psnr", "bench.metrics.psnr:PSNR")
 METRICS.add("ssim", "bench.metrics.ssim:SSIM")
+METRICS.add("cpbd", "bench.metrics.cpbd:CPBD")
+METRICS.add("lse", "bench.metrics.lse:LSE")
+METRICS.add("fid", "bench.metrics.fid:FID")
 
 
-def get_metric(name: str, device: str | torch.device | None = None) -> Metric:
-    """A fresh instance of the metric registered as ``name`` (device None: cuda if available).
+def get_metric(name: str, device: str | torch.device | None = None,
+               context: MetricContext | None = None) -> Metric:
+    """A fresh instance of the metric registered as ``name`` (device None: cuda if available),
+    scoring within ``context`` (which dataset's trained judges to use).
 
     An unknown name raises `bench.registry.UnknownName` with a "did you mean" hint.
     """
-    return METRICS.get(name)(device=device)
+    metric = METRICS.get(name)(device=device)
+    if context is not None:
+        metric.context = context
+    return metric
 
 
-__all__ = ["METRICS", "Column", "Metric", "MetricUnavailable", "Sample", "get_metric"]
+__all__ = ["METRICS", "Column", "Metric", "MetricContext", "MetricUnavailable", "Sample",
+           "get_metric"]

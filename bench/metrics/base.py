@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +57,15 @@ class Column:
     label: str  # leaderboard header, e.g. "PSNR"
     higher_is_better: bool | None  # None: neither (e.g. a rate compared to ground truth)
     fmt: str = ".3f"
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """What a metric knows about the run it scores in: the dataset whose trained judges it uses
+    (`bench.judges.store.trained_judge`) and the cache they live in (None: the default)."""
+
+    dataset: str | None = None
+    cache_dir: Path | None = None
 
 
 class MetricUnavailable(Exception):
@@ -161,6 +171,7 @@ class Metric:
     needs: ClassVar[frozenset[str]] = frozenset()  # subset of NEEDS
     on_ground_truth: ClassVar[bool] = True  # False: scoring the real videos is meaningless
     version: ClassVar[str] = "1"  # bump when the per-clip values change
+    context: MetricContext = MetricContext()  # set by `bench.metrics.get_metric`
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = resolve_device(device)
