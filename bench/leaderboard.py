@@ -175,8 +175,7 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
             value = row.values.get(c.name)
             text = _cell(value, c.fmt)
             if value is not None and value.get("unavailable"):
-                text += " " + note(f"{c.label} for {row.model}: unavailable: "
-                                   f"{value['unavailable']}")
+                text += " " + note(f"unavailable: {value['unavailable']}")
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import EMOTIONS
 from bench.adapters import BUDGETS, Adapter, adapter_class, model_names
 from bench.adapters.base import check_generated
 from bench.data.clip import Clip, ClipRef
@@ -206,10 +207,17 @@ class Runner:
         return list(self.cfg.metrics) if self.cfg.metrics else METRICS.names()
 
     def make_metrics(self, ground_truth: bool) -> list:
-        from bench.metrics import get_metric
+        from bench.metrics import MetricContext, get_metric
 
-        metrics = [get_metric(name, device=self.device) for name in self.metric_names()]
+        context = MetricContext(dataset=self.cfg.dataset, cache_dir=Path(self.cfg.cache_dir))
+        metrics = [get_metric(name, device=self.device, context=context)
+                   for name in self.metric_names()]
         return [m for m in metrics if m.on_ground_truth or not ground_truth]
+
+    def emotion_sweep(self) -> bool:
+        """Whether test clips are generated once per emotion (EmoAcc protocol of seed 002:
+        the requested emotion is the label), i.e. EmoAcc is scored and clips carry labels."""
+        return "emoacc" in self.metric_names() and any(r.emotion for r in self.parts["test"])
 
     # ----------------------------------------------------------------------------- stages
     def fit_or_load(self, cls: type[Adapter], model_dir: Path) -> tuple[Adapter, str, dict]:
@@ -251,14 +259,9 @@ class Runner:
         for ref in _progress(refs, f"{adapter.name}: generate", self.cfg.progress):
             gen_key = stable_hash([train_key, self.clip_key(ref), ref.emotion])
             out = model_dir / "generated" / f"{ref.clip_id}.npz"
-            if out.exists():
-                try:
-                    with np.load(out) as data:
-                        if str(data["key"]) == gen_key:
-                            keys[ref.clip_id] = gen_key
-                            continue
-                except (OSError, ValueError, KeyError):
-                    pass  # unreadable: regenerate
+            if _npz_key(out) == gen_key:
+                keys[ref.clip_id] = gen_key
+                continue
             clip = self.load_clip(ref)
             identity = clip.frames[0]
             try:
@@ -273,11 +276,55 @@ class Runner:
 
             write_video(model_dir / "videos" / f"{ref.clip_id}.mp4", frames, clip.audio)
             keys[ref.clip_id] = gen_key
+        if self.emotion_sweep() and adapter.needs_emotion:
+            for ref in _progress([r for r in refs if r.clip_id in keys and r.emotion],
+                                 f"{adapter.name}: generate per emotion", self.cfg.progress):
+                try:
+                    self.generate_other_emotions(adapter, train_key, model_dir, ref)
+                except Exception as err:  # noqa: BLE001 - one model's failure on one clip
+                    failures[ref.clip_id] = f"{ref.clip_id}: generation failed ({err})"
+                    self.echo(f"skipped: {failures[ref.clip_id]}")
+                    keys.pop(ref.clip_id)
         return keys, failures
 
+    def generate_other_emotions(self, adapter: Adapter, train_key: str, model_dir: Path,
+                                ref: ClipRef) -> None:
+        """The clip generated with each emotion other than its own (for EmoAcc), cached as
+        ``generated/<clip>@<EMOTION>.npz``; only for adapters that use the emotion."""
+        clip = None
+        for emotion in EMOTIONS:
+            if emotion == ref.emotion:
+                continue
+            gen_key = stable_hash([train_key, self.clip_key(ref), emotion])
+            out = model_dir / "generated" / f"{ref.clip_id}@{emotion}.npz"
+            if _npz_key(out) == gen_key:
+                continue
+            clip = clip or self.load_clip(ref)
+            frames = adapter.generate(clip.frames[0], clip.audio, emotion)
+            check_generated(frames, clip.frames[0], clip.audio)
+            atomic_save_npz(out, frames=frames, key=np.array(gen_key))
+
+    def by_emotion(self, model_dir: Path, ref: ClipRef, pred: np.ndarray,
+                   needs_emotion: bool) -> dict[str, np.ndarray]:
+        """Requested emotion -> generated frames of one clip (EmoAcc). A model that ignores
+        the emotion made the same video for every request, so its one video stands for all."""
+        out = {ref.emotion: pred}
+        for emotion in EMOTIONS:
+            if emotion != ref.emotion:
+                if needs_emotion:
+                    with np.load(model_dir / "generated" / f"{ref.clip_id}@{emotion}.npz") as data:
+                        out[emotion] = data["frames"]
+                else:
+                    out[emotion] = pred
+        return out
+
     def score(self, name: str, out_dir: Path, refs: list[ClipRef],
-              keys: dict[str, str] | None) -> dict[str, dict]:
-        """Score every clip with every metric, reusing cached per-clip values."""
+              keys: dict[str, str] | None, needs_emotion: bool = False) -> dict[str, dict]:
+        """Score every clip with every metric, reusing cached per-clip values.
+
+        Per-clip metrics store their values in ``scores/<clip>.json``; dataset-level metrics
+        (FID) store the clip's state in ``states/<metric>/<clip>.npz`` and an entry saying so.
+        """
         from bench.metrics.base import MetricUnavailable, Sample
 
         metrics = self.make_metrics(ground_truth=keys is None)
@@ -285,7 +332,7 @@ class Runner:
         for ref in _progress(refs, f"{name}: score", self.cfg.progress):
             gen_key = keys[ref.clip_id] if keys is not None else self.clip_key(ref)
             path = out_dir / "scores" / f"{ref.clip_id}.json"
-            record = {"gen_key": gen_key, "metrics": {}}
+            record = {"gen_key": gen_key, "emotion": ref.emotion, "metrics": {}}
             if path.exists():
                 try:
                     old = json.loads(path.read_text())
@@ -293,8 +340,7 @@ class Runner:
                         record = old
                 except (OSError, json.JSONDecodeError):
                     pass
-            todo = [m for m in metrics
-                    if record["metrics"].get(m.name, {}).get("version") != m.version]
+            todo = [m for m in metrics if not _cached(record, m, out_dir, ref.clip_id)]
             if todo:
                 clip = self.load_clip(ref)
                 pred = clip.frames
@@ -303,10 +349,19 @@ class Runner:
                         pred = data["frames"]
                 sample = Sample(clip_id=ref.clip_id, pred=pred, gt=clip.frames,
                                 audio=clip.audio, identity=clip.frames[0], emotion=clip.emotion)
+                if keys is not None and clip.emotion and self.emotion_sweep():
+                    sample.shared["by_emotion"] = self.by_emotion(out_dir, ref, pred,
+                                                                  needs_emotion)
                 for metric in todo:
                     entry: dict = {"version": metric.version}
                     try:
-                        entry["values"] = metric.update(sample)
+                        if metric.dataset_level:
+                            state = metric.clip_state(sample)
+                            atomic_save_npz(out_dir / "states" / metric.name /
+                                            f"{ref.clip_id}.npz", **state)
+                            entry["state"] = True
+                        else:
+                            entry["values"] = metric.update(sample)
                     except MetricUnavailable as err:
                         entry["unavailable"] = str(err)
                     record["metrics"][metric.name] = entry
@@ -321,10 +376,14 @@ class Runner:
         aggregate: dict[str, dict] = {}
         provenance_metrics: dict[str, dict] = {}
         for metric in metrics:
+            if metric.dataset_level:
+                aggregate.update(self._dataset_level(metric, out_dir, records))
             provenance_metrics[metric.name] = metric.provenance()
             for col in metric.columns:
                 columns[col.name] = {"label": col.label, "higher_is_better": col.higher_is_better,
                                      "fmt": col.fmt}
+                if metric.dataset_level:
+                    continue
                 values, reasons = [], {}
                 for clip_id, record in records.items():
                     entry = record["metrics"].get(metric.name, {})
@@ -357,6 +416,30 @@ class Runner:
         }
         atomic_write_json(out_dir / "summary.json", summary)
         return summary
+
+    def _dataset_level(self, metric, out_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
+        """Aggregates of a dataset-level metric from the cached states of the scored clips."""
+        from bench.metrics.base import MetricUnavailable
+
+        states, reasons = [], {}
+        for clip_id, record in records.items():
+            entry = record["metrics"].get(metric.name, {})
+            if entry.get("state"):
+                with np.load(out_dir / "states" / metric.name / f"{clip_id}.npz") as data:
+                    states.append(({k: data[k] for k in data.files}, record.get("emotion")))
+            elif "unavailable" in entry:
+                reasons[clip_id] = entry["unavailable"]
+        if not states:
+            first = next(iter(reasons.values()), "no clip could be scored")
+            return {c.name: {"unavailable": first, "n_unavailable": len(reasons)}
+                    for c in metric.columns}
+        try:
+            values = metric.compute_from_states(states)
+        except MetricUnavailable as err:
+            return {c.name: {"unavailable": str(err), "n_unavailable": len(reasons)}
+                    for c in metric.columns}
+        return {c.name: {"mean": float(values[c.name]), "n": len(states), "dataset_level": True,
+                         "n_unavailable": len(reasons)} for c in metric.columns}
 
     @staticmethod
     def _write_table(path: Path, records: dict[str, dict], columns: list[str]) -> None:
@@ -402,7 +485,7 @@ class Runner:
                 continue
             keys, gen_failed = self.generate(adapter, train_key, model_dir, test)
             ok = [r for r in test if r.clip_id in keys]
-            records = self.score(cls.name, model_dir, ok, keys)
+            records = self.score(cls.name, model_dir, ok, keys, cls.needs_emotion)
             summaries[cls.name] = self.summarise(
                 cls.name, "model", model_dir, records, len(test_all),
                 {**skipped_prep, **gen_failed},
@@ -430,6 +513,25 @@ class Runner:
             tmp = path.with_name(".tmp-" + path.name)
             Image.fromarray(strip).save(tmp, format="PNG")
             os.replace(tmp, path)
+
+
+def _cached(record: dict, metric, out_dir: Path, clip_id: str) -> bool:
+    """Whether ``record`` already holds ``metric``'s current result for the clip."""
+    entry = record["metrics"].get(metric.name, {})
+    if entry.get("version") != metric.version:
+        return False
+    return not entry.get("state") or (out_dir / "states" / metric.name / f"{clip_id}.npz").exists()
+
+
+def _npz_key(path: Path) -> str | None:
+    """The ``key`` stored in a generated ``.npz``; None when missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            return str(data["key"])
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable: regenerate
 
 
 def _size(path: Path | None) -> int:

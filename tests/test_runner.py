@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.data.media import write_video, write_wav
+from bench.metrics.base import Column, Metric
 
 
 def _bench(*args: str) -> tuple[int, str]:
@@ -84,3 +86,60 @@ def test_missing_root_and_wrong_layout_are_one_line(tmp_path):
     assert code != 0 and "VideoFlash" in out and len(out.strip().splitlines()) == 1
     code, out = _bench(*_run_args(tmp_path / "nowhere", tmp_path))
     assert code != 0 and "does not exist" in out
+
+
+
+class MeanAbsDifference(Metric):
+    """A dataset-level test metric: mean |pred - gt| over every pixel of every clip, pooled
+    from per-clip sums (its ``clip_state``), to check the runner's state cache."""
+
+    name = "test-mean-abs"
+    columns = (Column("test_mad", "MAD", higher_is_better=False),)
+    on_ground_truth = False
+    dataset_level = True
+
+    def clip_state(self, sample):
+        diff = np.abs(sample.pred.astype(np.float64) - sample.gt.astype(np.float64))
+        return {"sum": np.array(diff.sum()), "count": np.array(diff.size)}
+
+    def compute_from_states(self, states):
+        total = sum(float(state["sum"]) for state, _ in states)
+        return {"test_mad": total / sum(int(state["count"]) for state, _ in states)}
+
+
+def test_dataset_level_metric_from_cached_states(synth_native_root, tmp_path):
+    from bench.data.datasets import open_dataset
+    from bench.data.preprocess import PrepParams, load_prepared
+    from bench.metrics import METRICS
+
+    if "test-mean-abs" not in METRICS:
+        METRICS.add("test-mean-abs", "test_runner:MeanAbsDifference")
+    args = ["run", "--model", "still-image", "--dataset", "synthetic",
+            "--root", str(synth_native_root), "--runs-dir", str(tmp_path / "runs"),
+            "--leaderboard-dir", str(tmp_path / "lb"), "--cache-dir", str(tmp_path / "cache"),
+            "--quiet", "--workers", "1", "--metrics", "psnr,test-mean-abs"]
+    code, out = _bench(*args)
+    assert code == 0, out
+    model_dir = next((tmp_path / "runs" / "synthetic").glob("*/still-image"))
+    summary = json.loads((model_dir / "summary.json").read_text())
+    states = sorted((model_dir / "states" / "test-mean-abs").glob("*.npz"))
+    assert len(states) == summary["n_scored"] > 0
+
+    refs = {r.clip_id: r for r in open_dataset("synthetic", synth_native_root).scan().clips}
+    total = count = 0.0
+    for path in states:  # recomputed from the generated and the prepared real frames
+        with np.load(model_dir / "generated" / path.name) as data:
+            pred = data["frames"].astype(np.float64)
+        gt = load_prepared(refs[path.stem], tmp_path / "cache" / "prepared", PrepParams()).frames
+        total += np.abs(pred - gt).sum()
+        count += pred.size
+    agg = summary["aggregate"]["test_mad"]
+    assert agg["dataset_level"] and agg["n"] == len(states)
+    assert agg["mean"] == pytest.approx(total / count, rel=1e-12)
+    assert 0 < agg["mean"] < 255
+    assert f"{agg['mean']:.3f}" in (tmp_path / "lb" / "synthetic.md").read_text()
+
+    mtimes = [p.stat().st_mtime_ns for p in states]  # a second run reuses the cached states
+    code, out = _bench(*args)
+    assert code == 0, out
+    assert [p.stat().st_mtime_ns for p in states] == mtimes

@@ -172,6 +172,9 @@ class Metric:
     on_ground_truth: ClassVar[bool] = True  # False: scoring the real videos is meaningless
     version: ClassVar[str] = "1"  # bump when the per-clip values change
     context: MetricContext = MetricContext()  # set by `bench.metrics.get_metric`
+    dataset_level: ClassVar[bool] = False
+    """True for a metric with no per-clip value (FID): the runner keeps each clip's
+    `clip_state` (cached on disk) and calls `compute_from_states` over the whole test set."""
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = resolve_device(device)
@@ -181,6 +184,15 @@ class Metric:
     def score(self, sample: Sample) -> dict[str, float]:
         """Per-clip values keyed by column name; raise MetricUnavailable when impossible."""
         raise NotImplementedError
+
+    def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
+        """Dataset-level metrics: what one clip contributes (arrays, saved by the runner)."""
+        raise NotImplementedError(f"{self.name} is not a dataset-level metric")
+
+    def compute_from_states(self, states: list[tuple[dict[str, np.ndarray], str | None]]
+                            ) -> dict[str, float]:
+        """Dataset-level metrics: the values over ``(clip_state, emotion)`` of every clip."""
+        raise NotImplementedError(f"{self.name} is not a dataset-level metric")
 
     def provenance(self) -> dict[str, str]:
         """What produced the numbers: reference matched, settings, judge and weights, device."""

@@ -245,9 +245,29 @@ class FID(Metric):
         return pool3_features(self.network(), frames, self.batch_size).cpu().numpy()
 
     # -- the lifecycle -----------------------------------------------------------------------
+    dataset_level = True
+
+    def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
+        """Pool3 features of the clip's generated and ground-truth frames (what the runner
+        caches per clip): ``{"pred": (T, 2048), "gt": (T, 2048)}`` float32."""
+        pred, gt = self._clip_features(sample)
+        return {"pred": pred.cpu().numpy(), "gt": gt.cpu().numpy()}
+
+    def compute_from_states(self, states: list[tuple[dict[str, np.ndarray], str | None]]
+                            ) -> dict[str, float]:
+        """FID over the features of every clip (see :meth:`compute`)."""
+        self.reset()
+        for state, emotion in states:
+            self.add_features(state["pred"], state["gt"], emotion)
+        return self.compute()
+
     def update(self, sample: Sample) -> dict[str, float]:
         """Add the clip's generated and ground-truth frames to the statistics; returns ``{}``
         (FID has no per-clip value). Nothing is added when the clip cannot be used."""
+        self.add_features(*self._clip_features(sample), sample.emotion)
+        return {}
+
+    def _clip_features(self, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
         pred = check_frames(sample.pred, "generated video")
         gt = check_frames(sample.gt, "ground-truth video")
         if pred.shape[1:] != gt.shape[1:]:
@@ -258,10 +278,8 @@ class FID(Metric):
         net = self.network()
         pred_t = to_device_frames(sample, "pred", self.device, dtype=torch.uint8)
         gt_t = to_device_frames(sample, "gt", self.device, dtype=torch.uint8)
-        pred_features = pool3_features(net, pred_t, self.batch_size)
-        gt_features = pool3_features(net, gt_t, self.batch_size)
-        self.add_features(pred_features, gt_features, sample.emotion)
-        return {}
+        return (pool3_features(net, pred_t, self.batch_size),
+                pool3_features(net, gt_t, self.batch_size))
 
     def add_features(self, pred_features: np.ndarray | torch.Tensor,
                      gt_features: np.ndarray | torch.Tensor, emotion: str | None = None) -> None:
