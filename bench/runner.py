@@ -33,10 +33,10 @@ from bench.adapters import BUDGETS, Adapter, adapter_class, model_names
 from bench.adapters.base import check_generated
 from bench.data.clip import Clip, ClipRef
 from bench.data.datasets import open_dataset
-from bench.fileio import atomic_save_npz, atomic_write_json, atomic_write_text
+from bench.fileio import atomic_save_npz, atomic_write_json
 from bench.leaderboard import write_leaderboard
 from bench.provenance import device_name, git_commit, package_versions, stable_hash
-from bench.stats import bootstrap_mean
+from bench.scoring import is_cached, score_sample, summarise_records, write_table
 
 Echo = Callable[[str], None]
 
@@ -325,7 +325,7 @@ class Runner:
         Per-clip metrics store their values in ``scores/<clip>.json``; dataset-level metrics
         (FID) store the clip's state in ``states/<metric>/<clip>.npz`` and an entry saying so.
         """
-        from bench.metrics.base import MetricUnavailable, Sample
+        from bench.metrics.base import Sample
 
         metrics = self.make_metrics(ground_truth=keys is None)
         records: dict[str, dict] = {}
@@ -340,7 +340,8 @@ class Runner:
                         record = old
                 except (OSError, json.JSONDecodeError):
                     pass
-            todo = [m for m in metrics if not _cached(record, m, out_dir, ref.clip_id)]
+            todo = [m for m in metrics
+                    if not is_cached(record, m, out_dir / "states", ref.clip_id)]
             if todo:
                 clip = self.load_clip(ref)
                 pred = clip.frames
@@ -352,19 +353,7 @@ class Runner:
                 if keys is not None and clip.emotion and self.emotion_sweep():
                     sample.shared["by_emotion"] = self.by_emotion(out_dir, ref, pred,
                                                                   needs_emotion)
-                for metric in todo:
-                    entry: dict = {"version": metric.version}
-                    try:
-                        if metric.dataset_level:
-                            state = metric.clip_state(sample)
-                            atomic_save_npz(out_dir / "states" / metric.name /
-                                            f"{ref.clip_id}.npz", **state)
-                            entry["state"] = True
-                        else:
-                            entry["values"] = metric.update(sample)
-                    except MetricUnavailable as err:
-                        entry["unavailable"] = str(err)
-                    record["metrics"][metric.name] = entry
+                record["metrics"].update(score_sample(todo, sample, out_dir / "states"))
                 atomic_write_json(path, record)
             records[ref.clip_id] = record
         return records
@@ -372,35 +361,9 @@ class Runner:
     def summarise(self, name: str, kind: str, out_dir: Path, records: dict[str, dict],
                   n_test: int, skipped: dict[str, str], extra: dict) -> dict:
         metrics = self.make_metrics(ground_truth=kind == "ground-truth")
-        columns: dict[str, dict] = {}
-        aggregate: dict[str, dict] = {}
-        provenance_metrics: dict[str, dict] = {}
-        for metric in metrics:
-            if metric.dataset_level:
-                aggregate.update(self._dataset_level(metric, out_dir, records))
-            provenance_metrics[metric.name] = metric.provenance()
-            for col in metric.columns:
-                columns[col.name] = {"label": col.label, "higher_is_better": col.higher_is_better,
-                                     "fmt": col.fmt}
-                if metric.dataset_level:
-                    continue
-                values, reasons = [], {}
-                for clip_id, record in records.items():
-                    entry = record["metrics"].get(metric.name, {})
-                    if "unavailable" in entry:
-                        reasons[clip_id] = entry["unavailable"]
-                    elif col.name in entry.get("values", {}):
-                        values.append(float(entry["values"][col.name]))
-                if values:
-                    agg = bootstrap_mean(values, seed=self.cfg.seed).to_dict()
-                    agg["n_unavailable"] = len(reasons)
-                    if reasons:
-                        agg["unavailable_examples"] = dict(list(reasons.items())[:3])
-                else:
-                    first = next(iter(reasons.values()), "no clip could be scored")
-                    agg = {"unavailable": first, "n_unavailable": len(reasons)}
-                aggregate[col.name] = agg
-        self._write_table(out_dir / "scores.csv", records, list(columns))
+        columns, aggregate, provenance_metrics = summarise_records(
+            metrics, records, out_dir / "states", self.cfg.seed)
+        write_table(out_dir / "scores.csv", records, list(columns))
         summary = {
             "model": name, "kind": kind, "dataset": self.cfg.dataset,
             "split": self.split.name, "budget": self.cfg.budget if kind == "model" else None,
@@ -416,43 +379,6 @@ class Runner:
         }
         atomic_write_json(out_dir / "summary.json", summary)
         return summary
-
-    def _dataset_level(self, metric, out_dir: Path, records: dict[str, dict]) -> dict[str, dict]:
-        """Aggregates of a dataset-level metric from the cached states of the scored clips."""
-        from bench.metrics.base import MetricUnavailable
-
-        states, reasons = [], {}
-        for clip_id, record in records.items():
-            entry = record["metrics"].get(metric.name, {})
-            if entry.get("state"):
-                with np.load(out_dir / "states" / metric.name / f"{clip_id}.npz") as data:
-                    states.append(({k: data[k] for k in data.files}, record.get("emotion")))
-            elif "unavailable" in entry:
-                reasons[clip_id] = entry["unavailable"]
-        if not states:
-            first = next(iter(reasons.values()), "no clip could be scored")
-            return {c.name: {"unavailable": first, "n_unavailable": len(reasons)}
-                    for c in metric.columns}
-        try:
-            values = metric.compute_from_states(states)
-        except MetricUnavailable as err:
-            return {c.name: {"unavailable": str(err), "n_unavailable": len(reasons)}
-                    for c in metric.columns}
-        return {c.name: {"mean": float(values[c.name]), "n": len(states), "dataset_level": True,
-                         "n_unavailable": len(reasons)} for c in metric.columns}
-
-    @staticmethod
-    def _write_table(path: Path, records: dict[str, dict], columns: list[str]) -> None:
-        lines = ["clip_id," + ",".join(columns)]
-        for clip_id, record in records.items():
-            row = [clip_id]
-            flat = {}
-            for entry in record["metrics"].values():
-                flat.update(entry.get("values", {}))
-            for col in columns:
-                row.append(repr(float(flat[col])) if col in flat else "")
-            lines.append(",".join(row))
-        atomic_write_text(path, "\n".join(lines) + "\n")
 
     # ----------------------------------------------------------------------------- main
     def run(self) -> RunResult:
@@ -513,14 +439,6 @@ class Runner:
             tmp = path.with_name(".tmp-" + path.name)
             Image.fromarray(strip).save(tmp, format="PNG")
             os.replace(tmp, path)
-
-
-def _cached(record: dict, metric, out_dir: Path, clip_id: str) -> bool:
-    """Whether ``record`` already holds ``metric``'s current result for the clip."""
-    entry = record["metrics"].get(metric.name, {})
-    if entry.get("version") != metric.version:
-        return False
-    return not entry.get("state") or (out_dir / "states" / metric.name / f"{clip_id}.npz").exists()
 
 
 def _npz_key(path: Path) -> str | None:
