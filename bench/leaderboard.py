@@ -107,6 +107,15 @@ def _rows_from_reported(reported: list[Reported]) -> list[Row]:
     return rows
 
 
+def _number(x: float, fmt: str) -> str:
+    """``x`` in the column's format, or in 3 significant digits when that format would show
+    a non-zero value as zero (reported ACD values are ~1e-4)."""
+    text = format(x, fmt)
+    if x != 0 and not any(ch in "123456789" for ch in text):
+        text = format(x, ".3g")
+    return text
+
+
 def _cell(value: dict | None, fmt: str) -> str:
     if value is None:
         return "—"
@@ -116,9 +125,9 @@ def _cell(value: dict | None, fmt: str) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         text = "n/a"
     else:
-        text = format(mean, fmt)
+        text = _number(mean, fmt)
         if "ci_low" in value and value.get("n", 0) > 1:
-            text += f" [{format(value['ci_low'], fmt)}, {format(value['ci_high'], fmt)}]"
+            text += f" [{_number(value['ci_low'], fmt)}, {_number(value['ci_high'], fmt)}]"
     if value.get("n_infinite"):
         text += f" (+{value['n_infinite']} inf)"
     return text

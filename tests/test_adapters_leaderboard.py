@@ -80,3 +80,11 @@ def test_write_leaderboard_from_runs_dir(tmp_path):
     text = md.read_text()
     assert "still-image" in text and "reported:" not in text
     assert csv_path.exists()
+
+
+def test_small_reported_values_are_not_shown_as_zero():
+    from bench.leaderboard import _cell
+
+    assert _cell({"mean": 1.4e-4}, ".3f") == "0.00014"
+    assert _cell({"mean": 0.0}, ".3f") == "0.000"
+    assert _cell({"mean": 23.565}, ".2f") == "23.57"
