@@ -53,6 +53,28 @@ def _run_config(**kw):
         max_test_clips=kw.get("max_test_clips"), progress=not kw.get("quiet", False))
 
 
+def weights_options(func):
+    """--syncnet-weights / --fid-weights: official judge weights the user has (else the
+    places listed in `bench.judges.syncnet` and `bench.judges.inception` are searched)."""
+    func = click.option("--syncnet-weights", type=click.Path(exists=True, dir_okay=False),
+                        default=None, help="syncnet_python's syncnet_v2.model (LSE).")(func)
+    func = click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False),
+                        default=None,
+                        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (FID).")(func)
+    return func
+
+
+def _use_weights(kw: dict) -> None:
+    """Hand weight paths to the judges through their environment variables."""
+    import os
+
+    for option, env in (("syncnet_weights", "TALKBENCH_SYNCNET_WEIGHTS"),
+                        ("fid_weights", "TALKBENCH_FID_WEIGHTS")):
+        path = kw.pop(option, None)
+        if path:
+            os.environ[env] = str(Path(path).resolve())
+
+
 def data_options(func):
     func = click.option("--dataset", default="synthetic", show_default=True,
                         help="Dataset name (see `bench datasets`).")(func)
@@ -91,11 +113,13 @@ def main() -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present).")
 @click.option("--max-test-clips", type=int, default=None,
               help="Score only the first N test clips.")
+@weights_options
 @user_errors
 def run(models, adapters, **kw) -> None:
     """Train (or reuse), generate every test clip, score, and write the leaderboard."""
     from bench.runner import run as run_all
 
+    _use_weights(kw)
     names = [m for m in models if m != "all"] + list(adapters)
     if "all" in models or not names:
         names = ["all"] + list(adapters)
@@ -201,6 +225,51 @@ def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
     build_corpus(Path(out), layout=layout, seed=seed, n_speakers=speakers,
                  clips_per_speaker=clips_per_speaker, workers=workers)
     click.echo(f"wrote the {layout} synthetic corpus to {out}")
+
+
+@main.command()
+@click.option("--pred", "pred_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder of generated videos.")
+@click.option("--gt", "gt_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of ground-truth videos, matched by file name.")
+@click.option("--identity", "identity_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of identity images (default: first ground-truth frame).")
+@click.option("--audio", "audio_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of audio files (default: the videos' own audio).")
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: all).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: scores/<pred folder name>).")
+@click.option("--align", type=click.Choice(["gt", "each", "none"]), default="gt",
+              show_default=True, help="Face alignment: with the ground truth's transforms, "
+                                      "each video on its own, or none (already crops).")
+@click.option("--dataset", default=None,
+              help="Use the judges trained on this dataset (LSE, EmoAcc, AU).")
+@click.option("--emotion", type=click.Choice(EMOTIONS), default=None,
+              help="The emotion every generated clip was asked for (EmoAcc).")
+@click.option("--device", default=None)
+@click.option("--cache-dir", type=click.Path(), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@weights_options
+@user_errors
+def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **kw) -> None:
+    """Score generated videos against ground truth (no adapter needed)."""
+    from bench.score import ScoreConfig, score_folders
+
+    _use_weights(kw)
+    cfg = ScoreConfig(
+        pred_dir=Path(pred_dir), gt_dir=Path(gt_dir) if gt_dir else None,
+        identity_dir=Path(identity_dir) if identity_dir else None,
+        audio_dir=Path(audio_dir) if audio_dir else None,
+        out_dir=Path(out_dir) if out_dir else Path("scores") / Path(pred_dir).name,
+        metrics=metrics.split(",") if metrics else None, align=kw["align"],
+        dataset=kw["dataset"], emotion=kw["emotion"], device=kw["device"],
+        cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet)
+    result = score_folders(cfg, echo=_echo_err)
+    summary = result.summary
+    click.echo(f"scored {summary['n_scored']}/{summary['n_test']} clips"
+               + (f", {len(result.skipped)} skipped" if result.skipped else "")
+               + f"; wrote {cfg.out_dir / 'scores.csv'}, {cfg.out_dir / 'summary.json'} and "
+                 f"{result.leaderboard_md}")
 
 
 @main.command()

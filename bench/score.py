@@ -1,0 +1,233 @@
+"""``bench score``: score videos made by any generator against the real ones (SPEC 7).
+
+Generated and ground-truth videos are paired by file stem (``pred/abc.mp4`` with
+``gt/abc.mpg``). Optional identity images (``identity/abc.png``) and audio (``audio/abc.wav``)
+are matched the same way; without ``--audio`` the audio comes from the generated file, else
+from the ground-truth file. Everything is decoded once at 25 fps / 16 kHz mono.
+
+Geometry (``align``):
+
+- ``gt`` (default): faces are aligned as the runner aligns its clips (dlib landmarks,
+  similarity to the canonical face, 128x128 crop, `bench.data.preprocess`), with the
+  transforms found on the *ground-truth* video applied to both videos when they have the same
+  frame size, so misplaced generated faces stay visible to PSNR/SSIM; a generated video of
+  another size is aligned on its own landmarks;
+- ``each``: each video aligned on its own landmarks;
+- ``none``: the frames as they are (already aligned crops).
+
+The identity image defaults to the first ground-truth frame (aligned the same way). Clips that
+cannot be scored (missing pair, unreadable file, no face, lengths that differ by more than one
+frame) get one line each and are listed in the summary; the others are scored. Outputs in
+``--out``: ``scores.csv`` (per clip), ``summary.json`` and ``leaderboard.md`` (the same
+leaderboard code as ``bench run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.data.clip import Clip, align_audio
+from bench.fileio import atomic_write_json, atomic_write_text
+from bench.metrics.base import MetricContext, Sample
+from bench.provenance import device_name, git_commit, package_versions
+from bench.scoring import score_sample, summarise_records, write_table
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".flv", ".mpg", ".mpeg", ".webm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".aac")
+ALIGN_MODES = ("gt", "each", "none")
+MAX_LENGTH_DIFFERENCE = 1  # frames trimmed silently (codec rounding); more is an error
+
+
+class ScoreError(Exception):
+    """One clip cannot be scored; the message is the line shown to the user."""
+
+
+@dataclass
+class ScoreConfig:
+    pred_dir: Path
+    gt_dir: Path | None = None
+    identity_dir: Path | None = None
+    audio_dir: Path | None = None
+    out_dir: Path = Path("scores")
+    metrics: list[str] | None = None  # None: every registered metric
+    align: str = "gt"
+    dataset: str | None = None  # whose trained judges to use (LSE, EmoAcc, AU)
+    emotion: str | None = None  # requested emotion of every clip (EmoAcc)
+    device: str | None = None
+    cache_dir: Path | None = None
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class ScoreResult:
+    summary: dict
+    skipped: dict[str, str] = field(default_factory=dict)
+    leaderboard_md: Path | None = None
+
+
+def _by_stem(folder: Path | None, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    if folder is None:
+        return {}
+    if not Path(folder).is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    return {p.stem: p for p in sorted(Path(folder).iterdir())
+            if p.is_file() and p.suffix.lower() in suffixes}
+
+
+def _read_video(path: Path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    from bench.data.media import MediaError, read_media
+
+    try:
+        media = read_media(path)
+    except MediaError as err:
+        raise ScoreError(f"{what} {path.name}: {err}") from err
+    if media.frames is None or len(media.frames) == 0:
+        raise ScoreError(f"{what} {path.name}: no video frames")
+    return media.frames, media.audio
+
+
+def _read_audio(path: Path) -> np.ndarray:
+    from bench.data.media import MediaError, read_media
+
+    try:
+        media = read_media(path, video=False)
+    except MediaError as err:
+        raise ScoreError(f"audio {path.name}: {err}") from err
+    if media.audio is None or media.audio.size == 0:
+        raise ScoreError(f"audio {path.name}: no audio samples")
+    return media.audio
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as err:
+        raise ScoreError(f"identity image {path.name}: cannot be read ({err})") from err
+
+
+def _align(frames: np.ndarray, clip_id: str, what: str, transforms: np.ndarray | None = None):
+    """Aligned crops (and the transforms used) of ``frames``; ScoreError without a face."""
+    from bench.data.preprocess import PrepError, PrepParams, align_clip, warp_frames
+
+    params = PrepParams()
+    if transforms is not None:
+        return warp_frames(frames, transforms, params.size), transforms
+    audio = np.zeros(frames.shape[0] * 640, dtype=np.float32)
+    try:
+        aligned = align_clip(Clip(speaker="", clip_id=clip_id, frames=frames, audio=audio),
+                             params)
+    except PrepError as err:
+        raise ScoreError(f"{what} {clip_id}: {err}") from err
+    return aligned.frames, aligned.transforms
+
+
+def load_pair(cfg: ScoreConfig, stem: str, pred_path: Path, gt_path: Path | None,
+              identity_path: Path | None, audio_path: Path | None) -> Sample:
+    """Decode, check lengths, align and assemble one clip's Sample (ScoreError if it can't)."""
+    pred, pred_audio = _read_video(pred_path, "generated video")
+    gt = gt_audio = None
+    if gt_path is not None:
+        gt, gt_audio = _read_video(gt_path, "ground-truth video")
+        if abs(len(pred) - len(gt)) > MAX_LENGTH_DIFFERENCE:
+            raise ScoreError(f"{stem}: lengths differ: generated {len(pred)} frames, ground "
+                             f"truth {len(gt)} frames (25 fps)")
+        n = min(len(pred), len(gt))
+        pred, gt = pred[:n], gt[:n]
+    audio = _read_audio(audio_path) if audio_path else (
+        pred_audio if pred_audio is not None and pred_audio.size else gt_audio)
+    if audio is not None:
+        audio, _ = align_audio(audio, len(pred))
+    identity = _read_image(identity_path) if identity_path else None
+    if cfg.align != "none":
+        transforms = None
+        if gt is not None:
+            same_size = gt.shape[1:] == pred.shape[1:]
+            gt, transforms = _align(gt, stem, "ground-truth video")
+            if cfg.align == "each" or not same_size:
+                transforms = None
+        pred, _ = _align(pred, stem, "generated video", transforms)
+        if identity is not None:
+            identity = _align(identity[None], stem, "identity image")[0][0]
+    if identity is None and gt is not None:
+        identity = gt[0]
+    return Sample(clip_id=stem, pred=pred, gt=gt, audio=audio, identity=identity,
+                  emotion=cfg.emotion)
+
+
+def score_folders(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> ScoreResult:
+    """Score every generated video in ``cfg.pred_dir``; see the module docstring."""
+    from bench.leaderboard import build_table, render_markdown
+    from bench.metrics import METRICS, get_metric
+
+    if cfg.align not in ALIGN_MODES:
+        raise ValueError(f"--align must be one of {', '.join(ALIGN_MODES)}")
+    preds = _by_stem(cfg.pred_dir, VIDEO_SUFFIXES)
+    if not preds:
+        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {cfg.pred_dir}")
+    gts = _by_stem(cfg.gt_dir, VIDEO_SUFFIXES)
+    identities = _by_stem(cfg.identity_dir, IMAGE_SUFFIXES)
+    audios = _by_stem(cfg.audio_dir, AUDIO_SUFFIXES)
+    context = MetricContext(dataset=cfg.dataset, cache_dir=cfg.cache_dir)
+    names = cfg.metrics or METRICS.names()
+    metrics = [get_metric(name, device=cfg.device, context=context) for name in names]
+
+    skipped: dict[str, str] = {}
+    for stem in sorted(set(gts) - set(preds)):
+        skipped[stem] = f"{stem}: ground truth {gts[stem].name} has no generated video"
+    records: dict[str, dict] = {}
+    out_dir = Path(cfg.out_dir)
+    stems = sorted(preds)
+    if cfg.progress:
+        from tqdm import tqdm
+
+        stems = tqdm(stems, desc="score", unit="clip", leave=False)
+    for stem in stems:
+        try:
+            if cfg.gt_dir is not None and stem not in gts:
+                raise ScoreError(f"{stem}: no ground-truth video named {stem}.* in "
+                                 f"{cfg.gt_dir}")
+            if cfg.audio_dir is not None and stem not in audios:
+                raise ScoreError(f"{stem}: no audio named {stem}.* in {cfg.audio_dir}")
+            sample = load_pair(cfg, stem, preds[stem], gts.get(stem), identities.get(stem),
+                               audios.get(stem))
+        except ScoreError as err:
+            skipped[stem] = str(err)
+            continue
+        if sample.audio is None:
+            echo(f"warning: {stem}: no audio in the generated or ground-truth file (give "
+                 "--audio DIR); audio metrics are unavailable for it")
+        records[stem] = {"emotion": sample.emotion,
+                         "metrics": score_sample(metrics, sample, out_dir / "states")}
+    for reason in skipped.values():
+        echo(f"skipped: {reason}")
+
+    columns, aggregate, provenance = summarise_records(metrics, records, out_dir / "states",
+                                                       cfg.seed)
+    write_table(out_dir / "scores.csv", records, list(columns))
+    summary = {
+        "model": Path(cfg.pred_dir).name or "generated", "kind": "model",
+        "dataset": cfg.dataset or "custom", "split": "bench score", "budget": None,
+        "n_test": len(preds) + len(set(gts) - set(preds)), "n_scored": len(records),
+        "skipped": skipped, "columns": columns, "aggregate": aggregate,
+        "provenance": {
+            "git_commit": git_commit(), "packages": package_versions(),
+            "pred_dir": str(cfg.pred_dir), "gt_dir": str(cfg.gt_dir), "align": cfg.align,
+            "seed": cfg.seed, "device": device_name(str(metrics[0].device) if metrics
+                                                    else "cpu"),
+            "metrics": provenance,
+        },
+    }
+    atomic_write_json(out_dir / "summary.json", summary)
+    rows, cols = build_table(summary["dataset"], [summary], reported=[])
+    md = atomic_write_text(out_dir / "leaderboard.md",
+                           render_markdown(summary["dataset"], rows, cols))
+    return ScoreResult(summary=summary, skipped=skipped, leaderboard_md=md)
