@@ -6,6 +6,7 @@ Errors a user can cause are one line on stderr and a non-zero exit, not a traceb
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -288,6 +289,62 @@ def leaderboard(dataset, runs_dir, leaderboard_dir) -> None:
     for name in names:
         csv_path, md = write_leaderboard(name, Path(runs_dir), Path(leaderboard_dir))
         click.echo(f"wrote {md} and {csv_path}")
+
+
+@main.group()
+def judges() -> None:
+    """Train the harness's own judges (SyncNet, emotion, AU classifiers) and report them."""
+
+
+@judges.command("train")
+@click.argument("name")
+@data_options
+@click.option("--budget", type=click.Choice(["smoke", "demo", "paper"]), default="demo",
+              show_default=True)
+@click.option("--device", default=None)
+@user_errors
+def judges_train(name, **kw) -> None:
+    """Train judge NAME on the dataset's train split and cache it (see `bench judges list`)."""
+    from bench.judges.store import JUDGES
+    from bench.runner import Runner
+
+    JUDGES.get(name)  # unknown names fail here, with a hint
+    runner = Runner(_run_config(**kw), echo=_echo_err)
+    runner.load_data()
+    judge = runner.train_judge(name)
+    click.echo(f"{name}: {judge.describe()} in {judge.directory}")
+    click.echo(f"  log: {json.dumps(judge.record.get('log', {}))}")
+
+
+@judges.command("report")
+@data_options
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@click.option("--device", default=None)
+@user_errors
+def judges_report(**kw) -> None:
+    """Each trained judge of the dataset: provenance and quality on the real test clips."""
+    from bench.runner import Runner
+
+    runner = Runner(_run_config(**kw), echo=_echo_err)
+    runner.load_data()
+    report = runner.report_judges()
+    if not report:
+        raise click.ClickException(f"no trained judges for {kw['dataset']}; train one with "
+                                   f"`bench judges train NAME --dataset {kw['dataset']}`")
+    from bench.leaderboard import judge_notes
+
+    for line in judge_notes({runner.split.name: report}):
+        click.echo(line)
+    click.echo(f"wrote {runner.run_dir / 'judges.json'}")
+
+
+@judges.command("list")
+def judges_list() -> None:
+    """List the trainable judges."""
+    from bench.judges.store import JUDGES
+
+    for name in JUDGES.names():
+        click.echo(name)
 
 
 @main.command()

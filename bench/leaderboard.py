@@ -250,10 +250,41 @@ def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
     return buf.getvalue()
 
 
+def load_judge_reports(runs_dir: Path, dataset: str) -> dict[str, dict]:
+    """``runs/<dataset>/<split>/judges.json`` of every split: split -> judge -> report."""
+    out = {}
+    for path in sorted((Path(runs_dir) / dataset).glob("*/judges.json")):
+        try:
+            out[path.parent.name] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out
+
+
+def judge_notes(reports: dict[str, dict]) -> list[str]:
+    """One footnote line per trained judge: what it is and its quality on real test clips."""
+    lines = []
+    for split, judges in reports.items():
+        for name, report in sorted(judges.items()):
+            quality = ", ".join(f"{k} {_scalar(v)}" for k, v in report.get("test", {}).items()
+                                if isinstance(v, int | float | str))
+            lines.append(f"- judge {name} ({split}): {report.get('judge', '?')}; on "
+                         f"{report.get('n_test', '?')} real test clips: {quality or 'n/a'}")
+    return lines
+
+
+def _scalar(value) -> str:
+    return format(value, ".3f") if isinstance(value, float) else str(value)
+
+
 def write_leaderboard(dataset: str, runs_dir: Path, out_dir: Path) -> tuple[Path, Path]:
     """Regenerate ``out_dir/<dataset>.csv`` and ``.md`` from the summaries under ``runs_dir``."""
     rows, cols = build_table(dataset, load_summaries(runs_dir, dataset))
     out_dir = Path(out_dir)
-    md = atomic_write_text(out_dir / f"{dataset}.md", render_markdown(dataset, rows, cols))
+    text = render_markdown(dataset, rows, cols)
+    judges = judge_notes(load_judge_reports(runs_dir, dataset))
+    if judges:
+        text = text.rstrip("\n") + "\n\nJudges\n\n" + "\n".join(judges) + "\n"
+    md = atomic_write_text(out_dir / f"{dataset}.md", text)
     csv_path = atomic_write_text(out_dir / f"{dataset}.csv", render_csv(rows, cols))
     return csv_path, md

@@ -219,6 +219,72 @@ class Runner:
         the requested emotion is the label), i.e. EmoAcc is scored and clips carry labels."""
         return "emoacc" in self.metric_names() and any(r.emotion for r in self.parts["test"])
 
+    # ----------------------------------------------------------------------------- judges
+    def train_judge(self, name: str):
+        """Train judge ``name`` on the split's train part and cache it for the dataset."""
+        from bench.judges.store import judge_module, store_trained
+
+        module = judge_module(name)
+        train, val = self.prepare("train"), self.prepare("val")
+        if not train:
+            raise ValueError(f"no prepared training clips to train the {name} judge on")
+        record = {"split": self.split.name, "split_version": self.split.version,
+                  "budget": self.cfg.budget, "seed": self.cfg.seed, "n_train": len(train),
+                  "n_val": len(val), "device": device_name(self.device),
+                  "train_key": stable_hash([self.clip_key(r) for r in train])}
+        self.echo(f"judge {name}: training on {self.cfg.dataset}/{self.split.name} train "
+                  f"({len(train)} clips, {self.cfg.budget} budget)")
+        return store_trained(
+            name, self.cfg.dataset, module.train, record=record, cache_dir=self.cfg.cache_dir,
+            train=LazyClips(train, self.load_clip),
+            val=LazyClips(val, self.load_clip) if val else None, budget=self.cfg.budget,
+            device=self.device, seed=self.cfg.seed, progress=self.cfg.progress)
+
+    def ensure_judges(self) -> None:
+        """Train the judges the chosen metrics need and lack (SPEC 5: without official
+        weights, the harness trains its own on the train split). A failure is reported and
+        the metrics that needed the judge say they are unavailable."""
+        done: set[str] = set()
+        for metric in self.make_metrics(ground_truth=False):
+            if metric.judge in done or not metric.needs_trained_judge():
+                continue
+            done.add(metric.judge)
+            try:
+                self.train_judge(metric.judge)
+            except Exception as err:  # noqa: BLE001 - a judge failing must not stop the run
+                self.echo(f"error: judge {metric.judge}: training failed: {err}")
+                self.problems.append(f"judge {metric.judge}: training failed: {err}")
+
+    def report_judges(self, names: Sequence[str] | None = None) -> dict[str, dict]:
+        """Each trained judge's provenance and its own quality on the real test clips, written
+        to ``runs/<dataset>/<split>/judges.json`` (leaderboard footnotes read it). Cached by
+        the judge's weights hash and the test clips."""
+        from bench.judges.store import JUDGES, judge_module, trained_judge
+
+        test = self.prepare("test")
+        path = self.run_dir / "judges.json"
+        try:
+            old = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            old = {}
+        report: dict[str, dict] = {}
+        for name in names or JUDGES.names():
+            judge = trained_judge(name, self.cfg.dataset, self.cfg.cache_dir)
+            if judge is None:
+                continue
+            key = stable_hash([judge.record.get("weights_sha256"),
+                               [self.clip_key(r) for r in test]])
+            if old.get(name, {}).get("key") == key:
+                report[name] = old[name]
+                continue
+            module = judge_module(name)
+            model = judge.load(self.device)
+            quality = module.evaluate(model, LazyClips(test, self.load_clip), device=self.device)
+            report[name] = {"key": key, "judge": judge.describe(), "n_test": len(test),
+                            "test": quality, "train_log": judge.record.get("log", {})}
+        atomic_write_json(path, report)
+        return report
+
     # ----------------------------------------------------------------------------- stages
     def fit_or_load(self, cls: type[Adapter], model_dir: Path) -> tuple[Adapter, str, dict]:
         adapter = cls(seed=self.cfg.seed, device=self.device)
@@ -391,6 +457,13 @@ class Runner:
         test = self.prepare("test")
         skipped_prep = {r.clip_id: self.failed[r.clip_id] for r in test_all
                         if r.clip_id in self.failed}
+        self.ensure_judges()
+        judges = {m.judge for m in self.make_metrics(ground_truth=False) if m.judge}
+        if judges:
+            try:
+                self.report_judges(sorted(judges))
+            except Exception as err:  # noqa: BLE001 - the report is a footnote, not a stage
+                self.echo(f"warning: judges report failed: {err}")
         summaries: dict[str, dict] = {}
 
         gt_dir = self.run_dir / "ground-truth"

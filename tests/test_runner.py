@@ -143,3 +143,38 @@ def test_dataset_level_metric_from_cached_states(synth_native_root, tmp_path):
     code, out = _bench(*args)
     assert code == 0, out
     assert [p.stat().st_mtime_ns for p in states] == mtimes
+
+
+def test_missing_judge_is_trained_reported_and_footnoted(synth_native_root, tmp_path):
+    import judge_fixture
+
+    from bench.judges.store import JUDGES, trained_judge
+    from bench.metrics import METRICS
+
+    if "test-brightness" not in JUDGES:
+        JUDGES.add("test-brightness", "judge_fixture")
+        METRICS.add("test-brightness", "judge_fixture:BrightnessOffset")
+    calls = judge_fixture.CALLS["train"]
+    args = ["run", "--model", "still-image", "--dataset", "synthetic",
+            "--root", str(synth_native_root), "--runs-dir", str(tmp_path / "runs"),
+            "--leaderboard-dir", str(tmp_path / "lb"), "--cache-dir", str(tmp_path / "cache"),
+            "--quiet", "--workers", "1", "--metrics", "test-brightness"]
+    code, out = _bench(*args)
+    assert code == 0, out
+    assert judge_fixture.CALLS["train"] == calls + 1
+    judge = trained_judge("test-brightness", "synthetic", tmp_path / "cache")
+    assert judge is not None and judge.record["n_train"] > 0
+    assert judge.record["log"]["n_clips"] == judge.record["n_train"]
+    assert len(judge.record["weights_sha256"]) == 64
+    report = json.loads(next((tmp_path / "runs" / "synthetic").glob("*/judges.json"))
+                        .read_text())
+    assert report["test-brightness"]["test"]["mean_abs_error"] > 0
+    md = (tmp_path / "lb" / "synthetic.md").read_text()
+    assert "judge test-brightness" in md and "talkbench-trained test-brightness" in md
+    summary = json.loads(next((tmp_path / "runs" / "synthetic").glob(
+        "*/ground-truth/summary.json")).read_text())
+    assert "mean" in summary["aggregate"]["brightness_offset"]
+
+    code, out = _bench(*args)  # cached: no second training
+    assert code == 0, out
+    assert judge_fixture.CALLS["train"] == calls + 1
