@@ -108,8 +108,15 @@ def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path) -
     except MetricUnavailable as err:
         return {c.name: {"unavailable": str(err), "n_unavailable": len(reasons)}
                 for c in metric.columns}
-    return {c.name: {"mean": float(values[c.name]), "n": len(states), "dataset_level": True,
-                     "n_unavailable": len(reasons)} for c in metric.columns}
+    out = {}
+    for col in metric.columns:
+        value = values[col.name]
+        if isinstance(value, MetricUnavailable):
+            out[col.name] = {"unavailable": str(value), "n_unavailable": len(reasons)}
+        else:
+            out[col.name] = {"mean": float(value), "n": len(states), "dataset_level": True,
+                             "n_unavailable": len(reasons)}
+    return out
 
 
 def write_table(path: Path, records: dict[str, dict], columns: list[str]) -> None:

@@ -304,3 +304,30 @@ def test_mismatched_or_missing_ground_truth_is_unavailable() -> None:
         metric.update(Sample(clip_id="a", pred=pred, gt=np.zeros((2, 80, 64, 3), np.uint8)))
     assert metric.stats()[0].n == 0
     assert not FID.on_ground_truth and FID.needs == frozenset({"gt"})
+
+
+def test_compute_from_states_overall_and_per_emotion_mean():
+    """The runner's path: per-clip feature states -> FID over all clips and the mean of the
+    six per-emotion FIDs (seed 002), each checked against the Frechet distance of numpy
+    statistics; without every emotion, the per-emotion column is unavailable with a reason."""
+    rng = np.random.default_rng(3)
+    states = []
+    for i, emotion in enumerate(EMOTIONS * 2):
+        pred = rng.normal(0.1 * i, 1.0, (20, 6)).astype(np.float32)
+        real = rng.normal(0.0, 1.0 + 0.05 * i, (20, 6)).astype(np.float32)
+        states.append(({"pred": pred, "gt": real}, emotion))
+
+    def fid_of(chosen):
+        pred = np.concatenate([s["pred"] for s, _ in chosen]).astype(np.float64)
+        real = np.concatenate([s["gt"] for s, _ in chosen]).astype(np.float64)
+        return frechet_distance(pred.mean(0), np.cov(pred, rowvar=False),
+                                real.mean(0), np.cov(real, rowvar=False))
+
+    values = FID(device="cpu").compute_from_states(states)
+    assert values["fid"] == pytest.approx(fid_of(states), rel=1e-6)
+    per_emotion = [fid_of([s for s in states if s[1] == e]) for e in EMOTIONS]
+    assert values["fid_emotion"] == pytest.approx(np.mean(per_emotion), rel=1e-6)
+
+    partial = FID(device="cpu").compute_from_states([s for s in states if s[1] != "SAD"])
+    assert isinstance(partial["fid_emotion"], MetricUnavailable)
+    assert "SAD" in str(partial["fid_emotion"])

@@ -201,8 +201,9 @@ class Metric:
         raise NotImplementedError(f"{self.name} is not a dataset-level metric")
 
     def compute_from_states(self, states: list[tuple[dict[str, np.ndarray], str | None]]
-                            ) -> dict[str, float]:
-        """Dataset-level metrics: the values over ``(clip_state, emotion)`` of every clip."""
+                            ) -> dict[str, float | MetricUnavailable]:
+        """Dataset-level metrics: the values over ``(clip_state, emotion)`` of every clip; a
+        column that cannot be computed holds the `MetricUnavailable` saying why."""
         raise NotImplementedError(f"{self.name} is not a dataset-level metric")
 
     def provenance(self) -> dict[str, str]:
