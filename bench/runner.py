@@ -246,14 +246,16 @@ class Runner:
         the metrics that needed the judge say they are unavailable."""
         done: set[str] = set()
         for metric in self.make_metrics(ground_truth=False):
-            if metric.judge in done or not metric.needs_trained_judge():
+            name = metric.judge_name
+            if name is None or name in done:
                 continue
-            done.add(metric.judge)
+            done.add(name)
             try:
-                self.train_judge(metric.judge)
+                if metric.needs_trained_judge():
+                    self.train_judge(name)
             except Exception as err:  # noqa: BLE001 - a judge failing must not stop the run
-                self.echo(f"error: judge {metric.judge}: training failed: {err}")
-                self.problems.append(f"judge {metric.judge}: training failed: {err}")
+                self.echo(f"error: judge {name}: training failed: {err}")
+                self.problems.append(f"judge {name}: training failed: {err}")
 
     def report_judges(self, names: Sequence[str] | None = None) -> dict[str, dict]:
         """Each trained judge's provenance and its own quality on the real test clips, written
@@ -458,7 +460,7 @@ class Runner:
         skipped_prep = {r.clip_id: self.failed[r.clip_id] for r in test_all
                         if r.clip_id in self.failed}
         self.ensure_judges()
-        judges = {m.judge for m in self.make_metrics(ground_truth=False) if m.judge}
+        judges = {m.judge_name for m in self.make_metrics(ground_truth=False)} - {None}
         if judges:
             try:
                 self.report_judges(sorted(judges))

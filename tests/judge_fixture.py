@@ -33,12 +33,12 @@ def evaluate(judge: float, clips, *, device) -> dict:
 class BrightnessOffset(Metric):
     name = "test-brightness"
     columns = (Column("brightness_offset", "Brightness offset", higher_is_better=None),)
-    judge = "test-brightness"
+    judge_name = "test-brightness"
 
     def score(self, sample):
         from bench.judges.store import trained_judge
 
-        found = trained_judge(self.judge, self.context.dataset, self.context.cache_dir)
+        found = trained_judge(self.judge_name, self.context.dataset, self.context.cache_dir)
         if found is None:
             raise MetricUnavailable("no brightness judge")
         return {"brightness_offset": float(sample.pred.mean()) - found.load(self.device)}

@@ -178,3 +178,23 @@ def test_missing_judge_is_trained_reported_and_footnoted(synth_native_root, tmp_
     code, out = _bench(*args)  # cached: no second training
     assert code == 0, out
     assert judge_fixture.CALLS["train"] == calls + 1
+
+
+def test_every_registered_metric_in_one_run(synth_native_root, tmp_path):
+    """The main job's path with every metric (smoke budget): the run finishes, and every column
+    of the ground-truth and model rows holds a value or an "unavailable" reason."""
+    from bench.metrics import METRICS
+
+    names = [n for n in METRICS.names() if not n.startswith("test-")]
+    args = ["run", "--model", "all", "--dataset", "synthetic", "--budget", "smoke",
+            "--root", str(synth_native_root), "--runs-dir", str(tmp_path / "runs"),
+            "--leaderboard-dir", str(tmp_path / "lb"), "--cache-dir", str(tmp_path / "cache"),
+            "--quiet", "--workers", "1", "--max-test-clips", "2", "--metrics", ",".join(names)]
+    code, out = _bench(*args)
+    assert code == 0, out
+    for summary_path in (tmp_path / "runs" / "synthetic").glob("*/*/summary.json"):
+        summary = json.loads(summary_path.read_text())
+        assert summary["n_scored"] == 2, summary_path
+        for column, agg in summary["aggregate"].items():
+            assert "mean" in agg or agg.get("unavailable"), (summary_path, column, agg)
+    assert "| ground truth |" in (tmp_path / "lb" / "synthetic.md").read_text()

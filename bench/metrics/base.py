@@ -172,7 +172,7 @@ class Metric:
     on_ground_truth: ClassVar[bool] = True  # False: scoring the real videos is meaningless
     version: ClassVar[str] = "1"  # bump when the per-clip values change
     context: MetricContext = MetricContext()  # set by `bench.metrics.get_metric`
-    judge: ClassVar[str | None] = None
+    judge_name: ClassVar[str | None] = None
     """Name of the harness-trained judge this metric can use (`bench.judges.store.JUDGES`)."""
     dataset_level: ClassVar[bool] = False
     """True for a metric with no per-clip value (FID): the runner keeps each clip's
@@ -190,11 +190,12 @@ class Metric:
     def needs_trained_judge(self) -> bool:
         """True when the metric would use a harness-trained judge and none is cached for the
         context's dataset (the runner then trains one on the train split)."""
-        if self.judge is None or self.context.dataset is None:
+        if self.judge_name is None or self.context.dataset is None:
             return False
         from bench.judges.store import trained_judge
 
-        return trained_judge(self.judge, self.context.dataset, self.context.cache_dir) is None
+        found = trained_judge(self.judge_name, self.context.dataset, self.context.cache_dir)
+        return found is None
 
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
         """Dataset-level metrics: what one clip contributes (arrays, saved by the runner)."""
