@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.fileio import atomic_save_npz, atomic_write_text
 from bench.metrics.base import Metric, MetricUnavailable, Sample
-from bench.stats import bootstrap_mean
+from bench.stats import bootstrap_mean, bootstrap_statistic
 
 
 def state_path(states_dir: Path, metric: Metric, clip_id: str) -> Path:
@@ -37,12 +37,12 @@ def score_sample(metrics: list[Metric], sample: Sample, states_dir: Path) -> dic
     for metric in metrics:
         entry: dict = {"version": metric.version}
         try:
-            if metric.dataset_level:
+            if not metric.dataset_level:
+                entry["values"] = metric.update(sample)
+            if metric.dataset_level or metric.pooled_columns:
                 state = metric.clip_state(sample)
                 atomic_save_npz(state_path(states_dir, metric, sample.clip_id), **state)
                 entry["state"] = True
-            else:
-                entry["values"] = metric.update(sample)
         except MetricUnavailable as err:
             entry["unavailable"] = str(err)
         entries[metric.name] = entry
@@ -63,11 +63,13 @@ def summarise_records(metrics: list[Metric], records: dict[str, dict], states_di
     for metric in metrics:
         if metric.dataset_level:
             aggregate.update(_dataset_level(metric, records, states_dir))
+        elif metric.pooled_columns:
+            aggregate.update(_pooled(metric, records, states_dir, seed))
         provenance[metric.name] = metric.provenance()
         for col in metric.columns:
             columns[col.name] = {"label": col.label, "higher_is_better": col.higher_is_better,
                                  "fmt": col.fmt}
-            if not metric.dataset_level:
+            if not metric.dataset_level and col.name not in metric.pooled_columns:
                 aggregate[col.name] = _per_clip(metric, col.name, records, seed)
     return columns, aggregate, provenance
 
@@ -90,7 +92,8 @@ def _per_clip(metric: Metric, column: str, records: dict[str, dict], seed: int) 
     return agg
 
 
-def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path) -> dict[str, dict]:
+def _states(metric: Metric, records: dict[str, dict], states_dir: Path):
+    """(state, emotion) of every clip with a saved state, and the reasons of the others."""
     states, reasons = [], {}
     for clip_id, record in records.items():
         entry = record["metrics"].get(metric.name, {})
@@ -99,6 +102,36 @@ def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path) -
                 states.append(({k: data[k] for k in data.files}, record.get("emotion")))
         elif "unavailable" in entry:
             reasons[clip_id] = entry["unavailable"]
+    return states, reasons
+
+
+def _pooled(metric: Metric, records: dict[str, dict], states_dir: Path,
+            seed: int) -> dict[str, dict]:
+    """Pooled columns: the statistic over every clip's state, with a bootstrap interval
+    from resampling clips."""
+    states, reasons = _states(metric, records, states_dir)
+    out = {}
+    for column in metric.pooled_columns:
+        if not states:
+            first = next(iter(reasons.values()), "no clip could be scored")
+            out[column] = {"unavailable": first, "n_unavailable": len(reasons)}
+            continue
+
+        def statistic(items, column=column):
+            value = metric.compute_from_states(items)[column]
+            return float("nan") if isinstance(value, MetricUnavailable) else float(value)
+
+        first = metric.compute_from_states(states)[column]
+        if isinstance(first, MetricUnavailable):
+            out[column] = {"unavailable": str(first), "n_unavailable": len(reasons)}
+            continue
+        agg = bootstrap_statistic(states, statistic, seed=seed).to_dict()
+        out[column] = {**agg, "pooled": True, "n_unavailable": len(reasons)}
+    return out
+
+
+def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path) -> dict[str, dict]:
+    states, reasons = _states(metric, records, states_dir)
     if not states:
         first = next(iter(reasons.values()), "no clip could be scored")
         return {c.name: {"unavailable": first, "n_unavailable": len(reasons)}

@@ -44,3 +44,21 @@ def bootstrap_mean(values: list[float] | np.ndarray, *, n_boot: int = 2000, seed
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return Estimate(mean, float(low), float(high), int(finite.size), n_inf)
+
+
+def bootstrap_statistic(items: list, statistic, *, n_boot: int = 2000, seed: int = 0,
+                        level: float = 0.95) -> Estimate:
+    """``statistic(items)`` with a percentile bootstrap interval from resampling the items
+    (clips) with a fixed seed; for values pooled over clips (median blink duration over all
+    blinks, AU F1 over all frames). Resamples where the statistic is NaN are left out."""
+    value = float(statistic(items))
+    n = len(items)
+    if n < 2 or not math.isfinite(value):
+        return Estimate(value, value, value, n)
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic([items[i] for i in rng.integers(0, n, size=n)])
+                      for _ in range(n_boot)], dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(draws, [alpha, 1.0 - alpha]) if draws.size else (value, value)
+    return Estimate(value, float(low), float(high), n)

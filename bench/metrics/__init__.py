@@ -16,6 +16,7 @@ METRICS.add("ssim", "bench.metrics.ssim:SSIM")
 METRICS.add("cpbd", "bench.metrics.cpbd:CPBD")
 METRICS.add("lse", "bench.metrics.lse:LSE")
 METRICS.add("fid", "bench.metrics.fid:FID")
+METRICS.add("blinks", "bench.metrics.blinks:Blinks")
 
 
 def get_metric(name: str, device: str | torch.device | None = None,

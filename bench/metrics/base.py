@@ -174,6 +174,10 @@ class Metric:
     context: MetricContext = MetricContext()  # set by `bench.metrics.get_metric`
     judge_name: ClassVar[str | None] = None
     """Name of the harness-trained judge this metric can use (`bench.judges.store.JUDGES`)."""
+    pooled_columns: ClassVar[tuple[str, ...]] = ()
+    """Columns whose dataset value is pooled over clips rather than a mean of per-clip values
+    (median blink duration over all blinks, AU F1 over all frames): the runner keeps each
+    clip's `clip_state` and computes them with `compute_from_states`."""
     dataset_level: ClassVar[bool] = False
     """True for a metric with no per-clip value (FID): the runner keeps each clip's
     `clip_state` (cached on disk) and calls `compute_from_states` over the whole test set."""
@@ -198,14 +202,15 @@ class Metric:
         return found is None
 
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
-        """Dataset-level metrics: what one clip contributes (arrays, saved by the runner)."""
-        raise NotImplementedError(f"{self.name} is not a dataset-level metric")
+        """Dataset-level or pooled metrics: what one clip contributes (arrays, saved by the
+        runner)."""
+        raise NotImplementedError(f"{self.name} has no per-clip state")
 
     def compute_from_states(self, states: list[tuple[dict[str, np.ndarray], str | None]]
                             ) -> dict[str, float | MetricUnavailable]:
-        """Dataset-level metrics: the values over ``(clip_state, emotion)`` of every clip; a
-        column that cannot be computed holds the `MetricUnavailable` saying why."""
-        raise NotImplementedError(f"{self.name} is not a dataset-level metric")
+        """Dataset-level or pooled metrics: the values over ``(clip_state, emotion)`` of every
+        clip; a column that cannot be computed holds the `MetricUnavailable` saying why."""
+        raise NotImplementedError(f"{self.name} has no per-clip state")
 
     def provenance(self) -> dict[str, str]:
         """What produced the numbers: reference matched, settings, judge and weights, device."""
