@@ -50,6 +50,7 @@ class ColumnInfo:
     label: str
     higher_is_better: bool | None
     fmt: str = ".3f"
+    detail: bool = False  # only in the CSV
 
 
 @dataclass
@@ -83,7 +84,8 @@ def _rows_from_summaries(summaries: list[dict]) -> tuple[list[Row], dict[str, Co
     for s in summaries:
         for name, info in s.get("columns", {}).items():
             columns.setdefault(name, ColumnInfo(name, info["label"], info["higher_is_better"],
-                                                info.get("fmt", ".3f")))
+                                                info.get("fmt", ".3f"),
+                                                info.get("detail", False)))
         is_gt = s.get("kind") == "ground-truth"
         source = "talkbench: real test videos" if is_gt else (
             f"talkbench, budget {s.get('budget', '?')}")
@@ -150,6 +152,8 @@ def build_table(dataset: str, summaries: list[dict],
 
 
 def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> str:
+    """The Markdown leaderboard (detail columns, e.g. per-AU scores, are in the CSV only)."""
+    cols = [c for c in cols if not c.detail]
     notes: list[str] = []
 
     def note(text: str) -> str:

@@ -62,13 +62,13 @@ def summarise_records(metrics: list[Metric], records: dict[str, dict], states_di
     provenance: dict[str, dict] = {}
     for metric in metrics:
         if metric.dataset_level:
-            aggregate.update(_dataset_level(metric, records, states_dir))
+            aggregate.update(_dataset_level(metric, records, states_dir, seed))
         elif metric.pooled_columns:
             aggregate.update(_pooled(metric, records, states_dir, seed))
         provenance[metric.name] = metric.provenance()
         for col in metric.columns:
             columns[col.name] = {"label": col.label, "higher_is_better": col.higher_is_better,
-                                 "fmt": col.fmt}
+                                 "fmt": col.fmt, "detail": col.detail}
             if not metric.dataset_level and col.name not in metric.pooled_columns:
                 aggregate[col.name] = _per_clip(metric, col.name, records, seed)
     return columns, aggregate, provenance
@@ -117,20 +117,17 @@ def _pooled(metric: Metric, records: dict[str, dict], states_dir: Path,
             out[column] = {"unavailable": first, "n_unavailable": len(reasons)}
             continue
 
-        def statistic(items, column=column):
-            value = metric.compute_from_states(items)[column]
-            return float("nan") if isinstance(value, MetricUnavailable) else float(value)
-
         first = metric.compute_from_states(states)[column]
         if isinstance(first, MetricUnavailable):
             out[column] = {"unavailable": str(first), "n_unavailable": len(reasons)}
             continue
-        agg = bootstrap_statistic(states, statistic, seed=seed).to_dict()
-        out[column] = {**agg, "pooled": True, "n_unavailable": len(reasons)}
+        out[column] = {**_resampled(metric, states, column, seed).to_dict(), "pooled": True,
+                       "n_unavailable": len(reasons)}
     return out
 
 
-def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path) -> dict[str, dict]:
+def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path,
+                   seed: int = 0) -> dict[str, dict]:
     states, reasons = _states(metric, records, states_dir)
     if not states:
         first = next(iter(reasons.values()), "no clip could be scored")
@@ -146,10 +143,23 @@ def _dataset_level(metric: Metric, records: dict[str, dict], states_dir: Path) -
         value = values[col.name]
         if isinstance(value, MetricUnavailable):
             out[col.name] = {"unavailable": str(value), "n_unavailable": len(reasons)}
+        elif metric.resample_clips:
+            out[col.name] = {**_resampled(metric, states, col.name, seed).to_dict(),
+                             "dataset_level": True, "n_unavailable": len(reasons)}
         else:
             out[col.name] = {"mean": float(value), "n": len(states), "dataset_level": True,
                              "n_unavailable": len(reasons)}
     return out
+
+
+def _resampled(metric: Metric, states: list, column: str, seed: int):
+    """The column over all clips with a bootstrap interval from resampling clips."""
+
+    def statistic(items):
+        value = metric.compute_from_states(items)[column]
+        return float("nan") if isinstance(value, MetricUnavailable) else float(value)
+
+    return bootstrap_statistic(states, statistic, seed=seed)
 
 
 def write_table(path: Path, records: dict[str, dict], columns: list[str]) -> None:

@@ -17,6 +17,8 @@ METRICS.add("cpbd", "bench.metrics.cpbd:CPBD")
 METRICS.add("lse", "bench.metrics.lse:LSE")
 METRICS.add("fid", "bench.metrics.fid:FID")
 METRICS.add("blinks", "bench.metrics.blinks:Blinks")
+METRICS.add("acd", "bench.metrics.acd:ACD")
+METRICS.add("au", "bench.metrics.au:AU")
 
 
 def get_metric(name: str, device: str | torch.device | None = None,

@@ -57,6 +57,7 @@ class Column:
     label: str  # leaderboard header, e.g. "PSNR"
     higher_is_better: bool | None  # None: neither (e.g. a rate compared to ground truth)
     fmt: str = ".3f"
+    detail: bool = False  # True: in the CSV and summary, left out of the Markdown leaderboard
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ class Metric:
     (median blink duration over all blinks, AU F1 over all frames): the runner keeps each
     clip's `clip_state` and computes them with `compute_from_states`."""
     dataset_level: ClassVar[bool] = False
+    resample_clips: ClassVar[bool] = False
+    """Dataset-level metrics cheap enough to recompute per bootstrap resample of the clips
+    (pooled counts) get a 95% interval; FID does not."""
     """True for a metric with no per-clip value (FID): the runner keeps each clip's
     `clip_state` (cached on disk) and calls `compute_from_states` over the whole test set."""
 
