@@ -212,8 +212,8 @@ def prepare(parts, **kw) -> None:
 @main.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder to write the corpus into.")
-@click.option("--layout", type=click.Choice(["native", "crema-d"]), default="native",
-              show_default=True)
+@click.option("--layout", type=click.Choice(["native", "crema-d", "grid", "tcd-timit"]),
+              default="native", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--speakers", default=12, show_default=True, type=int)
 @click.option("--clips-per-speaker", default=6, show_default=True, type=int)

@@ -49,6 +49,8 @@ class Dataset:
 DATASETS = Registry("dataset")
 DATASETS.add("synthetic", "bench.data.synthetic:SyntheticDataset")
 DATASETS.add("crema-d", "bench.data.crema_d:CremaD")
+DATASETS.add("grid", "bench.data.grid:Grid")
+DATASETS.add("tcd-timit", "bench.data.tcd_timit:TcdTimit")
 
 
 def open_dataset(name: str, root: str | Path) -> Dataset:

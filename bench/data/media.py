@@ -111,6 +111,65 @@ def _check_not_truncated(container, path: Path, times: list[float],
                          f"declares {declared:.2f} s")
 
 
+def program_stream_end(data: bytes) -> tuple[int, int] | None:
+    """Walk an MPEG-1/2 program stream's packs and packets by their length fields.
+
+    Returns None when the packets end exactly at the end of ``data`` (or at a program end
+    code, or with only 0xFF/0x00 stuffing after the last packet), or when the structure cannot
+    be followed (not a program stream; a packet without a length); otherwise ``(offset,
+    needed)``: the packet at ``offset`` needs ``needed`` bytes but the data ends first, i.e.
+    the file was cut.
+    """
+    pos, size = 0, len(data)
+    while pos < size:
+        if size - pos < 4 or data[pos:pos + 3] != b"\x00\x00\x01":
+            rest = data[pos:]
+            if rest.strip(b"\xff") == b"" or rest.strip(b"\x00") == b"":
+                return None  # stuffing to the end
+            return (pos, 4) if size - pos < 4 and b"\x00\x00\x01".startswith(rest[:3]) \
+                else None
+        code = data[pos + 3]
+        if code == 0xB9:  # program end
+            return None
+        if code == 0xBA:  # pack header
+            if size - pos < 5:
+                return pos, 12
+            if data[pos + 4] & 0xC0 == 0x40:  # MPEG-2: 14 bytes + stuffing
+                if size - pos < 14:
+                    return pos, 14
+                length = 14 + (data[pos + 13] & 0x07)
+            elif data[pos + 4] & 0xF0 == 0x20:  # MPEG-1
+                length = 12
+            else:
+                return None
+        elif code >= 0xBB:  # system header, PES, padding: 16-bit length
+            if size - pos < 6:
+                return pos, 6
+            length = 6 + int.from_bytes(data[pos + 4:pos + 6], "big")
+            if length == 6 and code >= 0xE0:  # unbounded video packet: cannot follow
+                return None
+        else:
+            return None
+        if pos + length > size:
+            return pos, length
+        pos += length
+    return None
+
+
+def _check_program_stream(path: Path) -> None:
+    """MPEG program streams (GRID's .mpg) declare no duration, so a cut file decodes quietly
+    to a shorter clip; their packet lengths show the cut (``program_stream_end``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise MediaError(f"{path}: cannot read ({err.strerror or err})") from err
+    cut = program_stream_end(data)
+    if cut is not None:
+        offset, needed = cut
+        raise MediaError(f"{path}: truncated: the MPEG stream ends inside a packet (at byte "
+                         f"{len(data)}, the packet at {offset} needs {needed} bytes)")
+
+
 def _decode_audio(container, path: Path) -> tuple[np.ndarray, int]:
     """All audio as float32 mono at 16 kHz: resampled per channel, channels averaged.
 
@@ -148,10 +207,14 @@ def read_media(path: str | Path, *, video: bool = True, audio: bool = True) -> M
     fps = rate = None
     if video:
         with _open(path) as container:
+            if container.format.name == "mpeg":
+                _check_program_stream(path)
             if container.streams.video:
                 frames, fps = _decode_video(container, path)
     if audio:
         with _open(path) as container:
+            if not video and container.format.name == "mpeg":
+                _check_program_stream(path)
             if container.streams.audio:
                 audio_arr, rate = _decode_audio(container, path)
     if video and audio and frames is None and audio_arr is None:

@@ -21,6 +21,13 @@ For each clip:
    ``meta.json``. An entry is written into a temporary folder beside it and renamed into place
    only when complete (``meta.json`` written last), so an interrupted run leaves no half entry
    and the next run simply redoes that clip.
+6. A clip that fails for a reason fixed by its content (media that cannot be decoded or is
+   truncated, no video or audio track, silent audio, no face or too long a gap) gets a failure
+   record ``cache_root/<key[:2]>/<key>.failed.json`` (its reason, written atomically); later
+   runs report the same reason without decoding the clip again. Changed media or parameters
+   give another key, so they are tried afresh; ``retry_failed=True`` ignores the records.
+   Failures that may pass on a later run (a file that cannot be read, an unexpected error)
+   are not recorded.
 
 Pixel coordinates: (x, y) with pixel centres at integers, as dlib reports them.
 """
@@ -407,15 +414,64 @@ def _write_entry(folder: Path, ref: ClipRef, clip: Clip, aligned: Aligned, param
     (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def _prepare(ref: ClipRef, cache_root: Path, params: PrepParams) -> tuple[Path, bool]:
-    """Prepare one clip; returns its entry and whether a complete entry was reused."""
+def failure_path(cache_root: str | Path, key: str) -> Path:
+    """The failure record of a cache key: ``cache_root/<key[:2]>/<key>.failed.json``."""
+    return Path(cache_root) / key[:2] / f"{key}.failed.json"
+
+
+class KnownFailure(PrepError):
+    """A clip whose failure record (same content, parameters and code) says why it fails."""
+
+
+def _without_id(reason: str, clip_id: str) -> str:
+    prefix = f"{clip_id}: "
+    return reason[len(prefix):] if reason.startswith(prefix) else reason
+
+
+def _record_failure(record: Path, ref: ClipRef, key: str, err: PrepError) -> None:
+    """Write a failure record atomically (best effort: a cache that cannot take it is fine)."""
+    from bench.fileio import atomic_write_text
+
+    text = json.dumps({"reason": _without_id(_one_line(err), ref.clip_id), "key": key,
+                       "version": PREPROCESS_VERSION, "clip_id": ref.clip_id,
+                       "video": None if ref.video is None else str(ref.video)}, indent=1)
+    try:
+        atomic_write_text(record, text + "\n")
+    except OSError:
+        pass
+
+
+def _known_failure(record: Path) -> str | None:
+    """The reason in a failure record, None when there is no (readable) record."""
+    try:
+        reason = json.loads(record.read_text(encoding="utf-8")).get("reason")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return reason if isinstance(reason, str) and reason else None
+
+
+def _prepare(ref: ClipRef, cache_root: Path, params: PrepParams,
+             retry_failed: bool = False) -> tuple[Path, bool]:
+    """Prepare one clip; returns its entry and whether a complete entry was reused.
+
+    Raises ``KnownFailure`` when a failure record answers for the clip (see step 6).
+    """
     hashes = source_hashes(ref)
     key = cache_key(ref, params, hashes)
     entry = entry_path(cache_root, key)
     if is_complete(entry):
         return entry, True
-    clip = read_clip(ref)
-    aligned = align_clip(clip, params)
+    record = failure_path(cache_root, key)
+    known = None if retry_failed else _known_failure(record)
+    if known is not None:
+        raise KnownFailure(f"{ref.clip_id}: {known}")
+    try:
+        clip = read_clip(ref)
+        aligned = align_clip(clip, params)
+    except PrepError as err:
+        _record_failure(record, ref, key, err)
+        raise
+    record.unlink(missing_ok=True)
     entry.parent.mkdir(parents=True, exist_ok=True)
     temp = entry.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
@@ -433,12 +489,14 @@ def _prepare(ref: ClipRef, cache_root: Path, params: PrepParams) -> tuple[Path, 
     return entry, False
 
 
-def prepare_clip(ref: ClipRef, cache_root: str | Path, params: PrepParams | None = None) -> Path:
+def prepare_clip(ref: ClipRef, cache_root: str | Path, params: PrepParams | None = None,
+                 retry_failed: bool = False) -> Path:
     """Preprocess ``ref`` into the cache (reusing a complete entry); returns the entry folder.
 
-    Raises ``PrepError`` with a one-line reason when the clip cannot be prepared.
+    Raises ``PrepError`` with a one-line reason when the clip cannot be prepared
+    (``KnownFailure`` when a failure record gives it; ``retry_failed`` ignores records).
     """
-    return _prepare(ref, Path(cache_root), params or PrepParams())[0]
+    return _prepare(ref, Path(cache_root), params or PrepParams(), retry_failed)[0]
 
 
 def load_prepared(ref: ClipRef, cache_root: str | Path,
@@ -474,18 +532,21 @@ class PrepareReport:
     prepared: list[ClipRef] = field(default_factory=list)  # in input order
     failed: dict[str, str] = field(default_factory=dict)  # clip_id -> one-line reason
     reused: int = 0  # prepared clips whose complete entry was already cached
+    known_failures: int = 0  # failed clips answered by a failure record (not decoded again)
 
     def summary(self) -> str:
         return (f"{len(self.prepared)} prepared ({self.reused} from cache), "
-                f"{len(self.failed)} failed")
+                f"{len(self.failed)} failed ({self.known_failures} known from earlier runs)")
 
 
-def _prepare_task(ref: ClipRef, cache_root: Path,
-                  params: PrepParams) -> tuple[bool, str | None, bool]:
-    """Worker: (ok, failure reason, reused); never raises for a bad clip."""
+def _prepare_task(ref: ClipRef, cache_root: Path, params: PrepParams,
+                  retry_failed: bool = False) -> tuple[bool, str | None, bool]:
+    """Worker: (ok, failure reason, from cache); never raises for a bad clip."""
     try:
-        _, reused = _prepare(ref, cache_root, params)
+        _, reused = _prepare(ref, cache_root, params, retry_failed)
         return True, None, reused
+    except KnownFailure as err:
+        return False, _one_line(err), True
     except PrepError as err:
         return False, _one_line(err), False
     except Exception as err:  # noqa: BLE001 - one bad clip must not stop the others
@@ -499,7 +560,10 @@ def remove_stale_temp(cache_root: str | Path, max_age_s: float = 3600.0) -> int:
     for temp in Path(cache_root).glob("*/.tmp-*"):
         try:
             if now - temp.stat().st_mtime > max_age_s:
-                shutil.rmtree(temp, ignore_errors=True)
+                if temp.is_dir():
+                    shutil.rmtree(temp, ignore_errors=True)
+                else:
+                    temp.unlink(missing_ok=True)
                 removed += 1
         except FileNotFoundError:
             continue
@@ -507,14 +571,16 @@ def remove_stale_temp(cache_root: str | Path, max_age_s: float = 3600.0) -> int:
 
 
 def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams | None = None,
-                workers: int | None = None, progress: bool = True) -> PrepareReport:
+                workers: int | None = None, progress: bool = True,
+                retry_failed: bool = False) -> PrepareReport:
     """Prepare every clip (in parallel over processes), resuming from what is cached.
 
     ``workers`` defaults to the number of CPUs; 1 runs in this process. Workers are started
     with "spawn" (each builds its own dlib objects; no fork of a threaded parent), so a script
     calling this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
     A failing clip is recorded with its one-line reason (and printed when ``progress``) and
-    the rest go on; failures are not cached, so the next run tries them again.
+    the rest go on. Failures fixed by a clip's content are remembered (module notes, step 6):
+    the next run reports them without decoding again, unless ``retry_failed``.
     """
     from tqdm import tqdm
 
@@ -535,11 +601,11 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
     try:
         if workers == 1:
             for index, ref in enumerate(refs):
-                record(index, _prepare_task(ref, cache_root, params))
+                record(index, _prepare_task(ref, cache_root, params, retry_failed))
         else:
             context = multiprocessing.get_context("spawn")  # fresh dlib objects per process
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_prepare_task, ref, cache_root, params): index
+                futures = {pool.submit(_prepare_task, ref, cache_root, params, retry_failed): index
                            for index, ref in enumerate(refs)}
                 try:
                     for future in as_completed(futures):
@@ -551,12 +617,13 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
         bar.close()
     report = PrepareReport()
     for index, ref in enumerate(refs):
-        ok, reason, reused = outcomes[index]
+        ok, reason, from_cache = outcomes[index]
         if ok:
             report.prepared.append(ref)
-            report.reused += int(reused)
+            report.reused += int(from_cache)
         else:
             report.failed[ref.clip_id] = reason or f"{ref.clip_id}: failed"
+            report.known_failures += int(from_cache)
     return report
 
 

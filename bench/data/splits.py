@@ -7,9 +7,8 @@ part may be empty. Every rule is deterministic: any randomness comes from
 ``numpy.random.default_rng(SEED)`` over *sorted* speaker IDs with a seed written in the split's
 description, never from the order the clips are given in.
 
-To add a split (GRID and TCD-TIMIT ``vougioukas2019``/``chen2022au`` come later): write a
-builder below that returns a ``Split``, add one row to ``_BUILDERS``, bump ``version`` whenever
-an existing split's speakers change.
+To add a split: write a builder below that returns a ``Split``, add one row to ``_BUILDERS``,
+bump ``version`` whenever an existing split's speakers change.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.data import crema_d
+from bench.data import crema_d, grid, tcd_timit
 from bench.data.clip import ClipRef
 from bench.registry import UnknownName
 
@@ -220,7 +219,7 @@ def _crema_d_bhagat2022() -> Split:
 
 
 # ------------------------------------------------------------------------------------- GRID
-GRID_SPEAKERS: tuple[str, ...] = tuple(f"s{i}" for i in range(1, 35) if i != 21)
+GRID_SPEAKERS: tuple[str, ...] = grid.SPEAKERS
 """The 33 GRID speakers with video (s21 has none)."""
 
 
@@ -228,7 +227,8 @@ def _grid_vougioukas2019() -> Split:
     """Seed 003, Sect. 4, Tables 1 and 2: GRID 50/20/30 by speaker, Table 1's 10 test speakers.
 
     Validation: 20% of 33 = 7 speakers (Table 2: 6,999 clips, about 7 x 1000), drawn from the
-    other 23 with default_rng(2019); the other 16 train.
+    other 23 with default_rng(2019); the other 16 train (Table 2's 31,639 training samples are
+    about 2 x 16 x 1000: the paper counts its training samples twice, as for CREMA-D).
     """
     test = _sorted(f"s{i}" for i in (2, 4, 11, 13, 15, 18, 19, 25, 31, 33))
     val = tuple(_draw(_others(GRID_SPEAKERS, test), 7, seed=2019))
@@ -238,6 +238,63 @@ def _grid_vougioukas2019() -> Split:
                      "s15 s18 s19 s25 s31 s33; val = 7 of the other 23 speakers drawn by numpy "
                      "default_rng(2019).choice over their sorted IDs; train = the other 16"),
         train=_others(GRID_SPEAKERS, test, val), val=val, test=test)
+
+
+def _grid_chen2022au() -> Split:
+    """Seed 004 (Chen et al. 2022), Sect. 4.1: GRID split 8:2 by speaker, 27 train and 6 test.
+
+    The paper names no speakers; the 6 test speakers are drawn from the sorted 33 with
+    default_rng(2022). There is no validation part.
+    """
+    test = tuple(_draw(GRID_SPEAKERS, 6, seed=2022))
+    return Split(
+        name="chen2022au", dataset="grid", version=1,
+        description=("seed 004 Sect. 4.1 (8:2 by speaker, 27 train / 6 test; the paper names "
+                     "no speakers): test = 6 of the 33 speakers drawn by numpy "
+                     "default_rng(2022).choice over their sorted IDs; train = the other 27; "
+                     "no validation part"),
+        train=_others(GRID_SPEAKERS, test), test=test)
+
+
+# -------------------------------------------------------------------------------- TCD-TIMIT
+def _tcd_timit_vougioukas2019() -> Split:
+    """Seed 003, Sect. 4, Tables 1 and 2: "the recommended data split for the TCD TIMIT dataset
+    but exclude some of the test speakers and use them as a validation set".
+
+    The recommended speaker-independent split (Harte and Gillen 2015, as distributed with
+    pyVSR) tests on 17 volunteers. Test: Table 1's 10; validation: the other 7 (Table 2:
+    686 = 7 x 98 clips; test 977, about 10 x 98). Train: the other 42 volunteers, i.e. the
+    recommended 39 plus the 3 it leaves out (27M 35M 53M): Table 2's 8,218 training samples
+    are 2 x 4,109, about 2 x 42 x 98 (training samples counted twice as for GRID and
+    CREMA-D), where 39 volunteers would give about 2 x 3,811. The lipspeakers are not used
+    (1,131 more clips would not fit Table 2).
+    """
+    test = _sorted(v for v in tcd_timit.VOLUNTEERS
+                   if int(v[:2]) in (8, 9, 15, 18, 25, 28, 33, 41, 55, 56))
+    val = _sorted(v for v in tcd_timit.RECOMMENDED_TEST if v not in test)
+    return Split(
+        name="vougioukas2019", dataset="tcd-timit", version=1,
+        description=("seed 003 Sect. 4, Table 1-2: the recommended speaker-independent split's "
+                     "17 test volunteers, of which Table 1's 08F 09F 15F 18M 25M 28M 33F 41M "
+                     "55F 56M are test and the other 7 (34M 36F 44F 45F 49F 54M 58F) "
+                     "validation (Table 2: 686 clips = 7 x 98); train = the other 42 "
+                     "volunteers (Table 2's 8218 training samples = 2 x ~42 x 98); "
+                     "lipspeakers not used"),
+        train=_others(tcd_timit.VOLUNTEERS, test, val), val=val, test=test)
+
+
+def _tcd_timit_chen2022au() -> Split:
+    """Seed 004, Sect. 4.1: "the audio and video footage of 49 speakers as the training set and
+    that of 10 speakers as the testing set" (59 speakers: the volunteers). The paper names no
+    speakers; the 10 test volunteers are drawn from the sorted 59 with default_rng(2022)."""
+    test = tuple(_draw(tcd_timit.VOLUNTEERS, 10, seed=2022))
+    return Split(
+        name="chen2022au", dataset="tcd-timit", version=1,
+        description=("seed 004 Sect. 4.1 (59 speakers: 49 train / 10 test; the paper names no "
+                     "speakers): test = 10 of the 59 volunteers drawn by numpy "
+                     "default_rng(2022).choice over their sorted IDs; train = the other 49; "
+                     "no validation part; lipspeakers not used"),
+        train=_others(tcd_timit.VOLUNTEERS, test), test=test)
 
 
 # -------------------------------------------------------------------------------- synthetic
@@ -252,12 +309,15 @@ def _synthetic_70_15_15() -> Split:
         fractions=(0.15, 0.15), seed=0)
 
 
-# (dataset, split name) -> builder. Add GRID chen2022au and the TCD-TIMIT splits here.
+# (dataset, split name) -> builder
 _BUILDERS: dict[tuple[str, str], Callable[[], Split]] = {
     ("crema-d", "vougioukas2019"): _crema_d_vougioukas2019,
     ("crema-d", "goyal2023"): _crema_d_goyal2023,
     ("crema-d", "bhagat2022"): _crema_d_bhagat2022,
     ("grid", "vougioukas2019"): _grid_vougioukas2019,
+    ("grid", "chen2022au"): _grid_chen2022au,
+    ("tcd-timit", "vougioukas2019"): _tcd_timit_vougioukas2019,
+    ("tcd-timit", "chen2022au"): _tcd_timit_chen2022au,
     ("synthetic", "speakers-70-15-15"): _synthetic_70_15_15,
 }
 _BUILT: dict[tuple[str, str], Split] = {}

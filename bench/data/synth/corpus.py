@@ -15,9 +15,37 @@ Layouts:
     OUT/synth_truth/1015_IEO_HAP_HI.json truth (a folder the CREMA-D loader ignores)
     OUT/corpus.json                      as above (a top-level file the loader ignores)
 
+``grid`` (the GRID distribution, for the GRID loader)::
+
+    OUT/s2/bbaf2n.mpg                    360x288, 25 fps, MPEG-1 + MP2 44.1 kHz, >= 3 s
+    OUT/alignments/s2/bbaf2n.align       word alignment (times in 1/25000 s)
+    OUT/audio_25k/s2/bbaf2n.wav          the audio again, 25 kHz 16-bit mono
+    OUT/synth_truth/s2_bbaf2n.json       truth (a folder the GRID loader ignores)
+    OUT/corpus.json
+
+``tcd-timit`` (the TCD-TIMIT release, for its loader)::
+
+    OUT/volunteers/08F/Clips/straightcam/si3001.mp4   640x360, 29.97 fps, H.264 + AAC
+    OUT/lipspeakers/Lipspkr1/Clips/straightcam/...    (the fourth speaker)
+    OUT/PROMPTS.TXT                                   sentence texts in TIMIT's format
+    OUT/synth_truth/08F_si3001.json                   truth
+    OUT/corpus.json
+
 Actor IDs: synthetic speakers 1, 2, 3 become 1015 and 1020 (test actors of the
 ``vougioukas2019`` split) and 1011 (a ``goyal2023`` test actor); the rest take ascending IDs
-from 1001 that are not test actors of either split.
+from 1001 that are not test actors of either split. GRID and TCD-TIMIT speakers: the first
+ones are chosen so that every part of every split of the dataset has a speaker
+(``split_first_speakers``: GRID s2 s5 s1 s3, TCD-TIMIT 08F 34M 01M), TCD-TIMIT's fourth is
+``Lipspkr1``; the rest follow in the release's order.
+
+GRID and TCD-TIMIT clips are neutral (emotion ``NEU``, level ``XX``; the loaders give no
+emotion, as the real datasets have none). A GRID clip says a sentence of GRID's grammar drawn
+from ``default_rng([seed, s, 20_000])`` (distinct per speaker), and lasts at least GRID's
+75 frames; its ``.align`` spreads the words over the speech in proportion to their length
+(approximate times: eSpeak reports phonemes, not words). A TCD-TIMIT clip says one of the
+sentences above under the id ``si<3001 + index>`` (outside TIMIT's own ids) listed in
+``PROMPTS.TXT``; frames are 640x360 (the release's 1920x1080 scaled by 1/3, so tests stay
+light) at the release's 29.97 fps.
 
 Clips. Speaker ``s`` (0-based) gets identity ``faces.identity_spec(s)`` and voice
 ``VOICES[s % 12]``; the corpus's ``g``-th clip (over all speakers) has emotion
@@ -61,6 +89,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +117,7 @@ SENTENCES: dict[str, str] = {
 """CREMA-D's twelve sentences (Cao et al. 2014)."""
 
 LEVELS = ("LO", "MD", "HI", "XX")
-LAYOUTS = ("native", "crema-d")
+LAYOUTS = ("native", "crema-d", "grid", "tcd-timit")
 
 # eSpeak voice variant, pitch offset, rate offset (wpm) per synthetic speaker
 VOICES: tuple[tuple[str, int, int], ...] = (
@@ -115,6 +144,14 @@ NATIVE_SIZE = (256, 256)  # (height, width)
 CREMA_SIZE = (360, 480)
 CREMA_FPS = 30
 CREMA_HEAD_OFFSET = (112, 60)  # (x, y) of the head canvas in the 480x360 frame
+GRID_SIZE = (288, 360)
+GRID_HEAD_OFFSET = (52, 16)
+GRID_MIN_FRAMES = 75  # GRID clips are 3 s
+GRID_WAV_RATE = 25_000  # audio_25k
+TCD_SIZE = (360, 640)
+TCD_FPS = Fraction(30000, 1001)
+TCD_HEAD_OFFSET = (192, 52)
+TCD_SENTENCE_BASE = 3001  # synthetic TCD-TIMIT sentence ids: si3001 ...
 
 
 @dataclass(frozen=True)
@@ -125,13 +162,14 @@ class ClipPlan:
     clip_index: int  # within the speaker
     speaker: str  # "spk01" or an actor ID
     clip_id: str
-    sentence: str
+    sentence: str  # CREMA-D sentence code; GRID: the 6-letter name; TCD-TIMIT: si<N>
     emotion: str
     intensity: str
+    text: str | None = None  # what is said when ``sentence`` is not a CREMA-D code
 
     @property
     def transcript(self) -> str:
-        return SENTENCES[self.sentence]
+        return self.text if self.text is not None else SENTENCES[self.sentence]
 
 
 def actor_ids(n: int) -> list[int]:
@@ -147,9 +185,34 @@ def actor_ids(n: int) -> list[int]:
     return ids
 
 
+def split_first_speakers(dataset: str, speakers: Sequence[str]) -> list[str]:
+    """Speakers that give every part of every split of ``dataset`` one speaker, in the order
+    found: for each split and part (test, val, train) not yet covered, its first speaker."""
+    from bench.data.splits import PARTS, list_splits, natural_key
+
+    chosen: list[str] = []
+    for split in list_splits(dataset):
+        for part in reversed(PARTS):  # test, val, train
+            members = set(getattr(split, part))
+            if members and not members & set(chosen):
+                chosen.append(min((s for s in members if s in speakers), key=natural_key))
+    return chosen
+
+
 def speaker_names(n: int, layout: str) -> list[str]:
     if layout == "crema-d":
         return [str(a) for a in actor_ids(n)]
+    if layout in ("grid", "tcd-timit"):
+        from bench.data import grid, tcd_timit
+
+        module = grid if layout == "grid" else tcd_timit
+        first = split_first_speakers(layout, module.SPEAKERS)
+        if layout == "tcd-timit":
+            first.append(tcd_timit.LIPSPEAKERS[0])
+        names = first + [s for s in module.SPEAKERS if s not in first]
+        if n > len(names):
+            raise ValueError(f"{layout} has {len(names)} speakers, asked for {n}")
+        return names[:n]
     return [f"spk{i + 1:02d}" for i in range(n)]
 
 
@@ -173,6 +236,10 @@ def plan_clips(*, seed: int, n_speakers: int, clips_per_speaker: int, layout: st
     unknown = [c for c in codes if c not in SENTENCES]
     if unknown:
         raise ValueError(f"unknown sentence codes {unknown}; known: {' '.join(SENTENCES)}")
+    if layout == "grid":
+        return _plan_grid(seed, n_speakers, clips_per_speaker)
+    if layout == "tcd-timit":
+        return _plan_tcd(seed, n_speakers, clips_per_speaker, codes)
     design = _design(codes)
     if clips_per_speaker > len(design):
         raise ValueError(f"at most {len(design)} distinct clips per speaker with sentences "
@@ -206,6 +273,47 @@ def plan_clips(*, seed: int, n_speakers: int, clips_per_speaker: int, layout: st
     return plans
 
 
+def _plan_grid(seed: int, n_speakers: int, clips_per_speaker: int) -> list[ClipPlan]:
+    """Neutral clips saying GRID sentences, distinct within a speaker."""
+    from bench.data import grid
+
+    plans = []
+    for s, name in enumerate(speaker_names(n_speakers, "grid")):
+        rng = np.random.default_rng([seed, s, 20_000])
+        codes: list[str] = []
+        while len(codes) < clips_per_speaker:
+            code = "".join(str(rng.choice(sorted(table))) for table in grid.GRAMMAR)
+            if code not in codes:
+                codes.append(code)
+        plans += [ClipPlan(s, j, name, f"{name}_{code}", code, "NEU", "XX",
+                           grid.transcript_from_name(code)) for j, code in enumerate(codes)]
+    return plans
+
+
+def tcd_sentence_id(code: str) -> str:
+    """The synthetic TCD-TIMIT sentence id of a CREMA-D sentence code (``IEO`` -> si3001)."""
+    return f"si{TCD_SENTENCE_BASE + list(SENTENCES).index(code)}"
+
+
+def _plan_tcd(seed: int, n_speakers: int, clips_per_speaker: int,
+              codes: list[str]) -> list[ClipPlan]:
+    """Neutral clips, each speaker saying ``clips_per_speaker`` distinct sentences: speaker
+    ``s``'s clip ``j`` says sentence ``(s * clips_per_speaker + j) % n`` of the sentences in
+    the order of ``default_rng([seed, 10_000]).permutation``."""
+    if clips_per_speaker > len(codes):
+        raise ValueError(f"at most {len(codes)} distinct clips per speaker with sentences "
+                         f"{' '.join(codes)} (asked for {clips_per_speaker})")
+    plans = []
+    order = [str(c) for c in np.random.default_rng([seed, 10_000]).permutation(codes)]
+    for s, name in enumerate(speaker_names(n_speakers, "tcd-timit")):
+        for j in range(clips_per_speaker):
+            code = order[(s * clips_per_speaker + j) % len(order)]
+            sid = tcd_sentence_id(code)
+            plans.append(ClipPlan(s, j, name, f"{name}_{sid}", sid, "NEU", "XX",
+                                  SENTENCES[code]))
+    return plans
+
+
 def prosody_for(plan: ClipPlan, rng: np.random.Generator):
     """eSpeak prosody of a clip: the speaker's voice, the emotion's offsets, a little jitter."""
     from bench.data.synth.tts import Prosody
@@ -224,8 +332,9 @@ def prosody_for(plan: ClipPlan, rng: np.random.Generator):
     )
 
 
-def clip_audio(plan: ClipPlan, seed: int) -> tuple[np.ndarray, dict]:
-    """The clip's 16 kHz audio (a whole number of 25 fps frames, multiple of 5) and timing."""
+def clip_audio(plan: ClipPlan, seed: int, min_frames: int = 0) -> tuple[np.ndarray, dict]:
+    """The clip's 16 kHz audio (a whole number of 25 fps frames, multiple of 5, at least
+    ``min_frames``) and timing."""
     from bench.data.synth.tts import synthesize
 
     rng = np.random.default_rng([seed, plan.speaker_index, plan.clip_index])
@@ -237,7 +346,7 @@ def clip_audio(plan: ClipPlan, seed: int) -> tuple[np.ndarray, dict]:
     body = np.concatenate([np.zeros(lead_n, np.float32), speech.audio,
                            np.zeros(int(round(tail * AUDIO_RATE)), np.float32)])
     n_frames = -(-body.shape[0] // SAMPLES_PER_FRAME)
-    n_frames = -(-n_frames // 5) * 5
+    n_frames = max(-(-n_frames // 5) * 5, min_frames)
     audio = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float32)
     audio[:body.shape[0]] = body
     audio += (3e-4 * rng.standard_normal(audio.shape[0])).astype(np.float32)
@@ -280,20 +389,25 @@ def synthesize_clip(plan: ClipPlan, *, seed: int, layout: str, identity, warper)
     from bench.data.media import resample_times
     from bench.data.synth import motion, render
 
-    audio, info = clip_audio(plan, seed)
+    audio, info = clip_audio(plan, seed, GRID_MIN_FRAMES if layout == "grid" else 0)
     n25 = info["n_frames"]
     perf = motion.perform(audio, info["phonemes"], info["speech_ms"], info["lead_ms"],
                           plan.emotion, plan.intensity, info["rng"])
-    if layout == "crema-d":
-        fps, n_render = CREMA_FPS, n25 * CREMA_FPS // VIDEO_FPS
-        size, offset = CREMA_SIZE, CREMA_HEAD_OFFSET
-        keep = resample_times(np.arange(n_render) / CREMA_FPS, VIDEO_FPS, 1.0 / CREMA_FPS)
+    if layout in ("crema-d", "tcd-timit"):
+        fps = CREMA_FPS if layout == "crema-d" else TCD_FPS
+        n_render = int(round(n25 * fps / VIDEO_FPS))
+        size, offset = ((CREMA_SIZE, CREMA_HEAD_OFFSET) if layout == "crema-d"
+                        else (TCD_SIZE, TCD_HEAD_OFFSET))
+        keep = resample_times(np.arange(n_render) / float(fps), VIDEO_FPS, 1.0 / float(fps))
         if keep.shape[0] != n25:
-            raise AssertionError(f"30->25 fps mapping gives {keep.shape[0]} frames, not {n25}")
+            raise AssertionError(f"{float(fps):.3f}->25 fps mapping gives {keep.shape[0]} "
+                                 f"frames, not {n25}")
     else:
-        fps, n_render, size, offset = VIDEO_FPS, n25, NATIVE_SIZE, (0, 0)
+        size, offset = ((GRID_SIZE, GRID_HEAD_OFFSET) if layout == "grid"
+                        else (NATIVE_SIZE, (0, 0)))
+        fps, n_render = VIDEO_FPS, n25
         keep = np.arange(n25)
-    out = render.render(identity, warper, perf, fps, n_render, size, offset,
+    out = render.render(identity, warper, perf, float(fps), n_render, size, offset,
                         seed=plan.speaker_index)
     ch = {k: v[keep] for k, v in out.channels.items()}
     lm = out.landmarks[keep]
@@ -311,7 +425,8 @@ def synthesize_clip(plan: ClipPlan, *, seed: int, layout: str, identity, warper)
         "n_samples": int(audio.shape[0]), "audio_offset_samples": 0,
         "speech_start_s": lead_s, "speech_end_s": lead_s + info["speech_ms"] / 1000,
         "phonemes": [[int(ms + info["lead_ms"]), name] for ms, name in info["phonemes"]],
-        "render": {"fps": fps, "n_frames": n_render, "width": size[1], "height": size[0],
+        "render": {"fps": fps if isinstance(fps, int) else round(float(fps), 5),
+                   "n_frames": n_render, "width": size[1], "height": size[0],
                    "frame_time": "(i + 0.5) / fps", "source_frame": keep.tolist()},
         "landmarks": _r(lm, 2),
         "eye_closure": _r(closure, 3),
@@ -330,7 +445,27 @@ def synthesize_clip(plan: ClipPlan, *, seed: int, layout: str, identity, warper)
                       "pitch_deg": [0.0] * n25, "tx_px": _r(ch["tx"], 3),
                       "ty_px": _r(ch["ty"], 3), "scale": _r(ch["scale"], 4)},
     }
-    return {"audio": audio, "frames": out.frames, "fps": fps, "truth": truth}
+    result = {"audio": audio, "frames": out.frames, "fps": fps, "truth": truth}
+    if layout == "grid":
+        result["align"] = grid_alignment(plan.transcript, truth["speech_start_s"],
+                                         truth["speech_end_s"], n25)
+    return result
+
+
+def grid_alignment(text: str, start_s: float, end_s: float, n_frames: int) -> str:
+    """A GRID ``.align`` for a synthetic clip: ``sil`` around the speech, the words spread
+    over it in proportion to their letters (times in 1/25000 s, GRID's unit)."""
+    from bench.data.grid import format_align
+
+    words = text.split()
+    unit = 25_000
+    start, end = int(round(start_s * unit)), int(round(end_s * unit))
+    bounds = start + np.round(np.cumsum([0] + [len(w) for w in words])
+                              / sum(len(w) for w in words) * (end - start)).astype(int)
+    rows = [(0, start, "sil")]
+    rows += [(int(a), int(b), w) for a, b, w in zip(bounds[:-1], bounds[1:], words, strict=True)]
+    rows.append((end, max(end, n_frames * 1000), "sil"))
+    return format_align(rows)
 
 
 def dumps_truth(truth: dict) -> str:
@@ -340,6 +475,16 @@ def dumps_truth(truth: dict) -> str:
 
 
 def _paths(out: Path, layout: str, plan: ClipPlan) -> dict[str, Path]:
+    if layout == "grid":
+        return {"video": out / plan.speaker / f"{plan.sentence}.mpg",
+                "audio": out / "audio_25k" / plan.speaker / f"{plan.sentence}.wav",
+                "align": out / "alignments" / plan.speaker / f"{plan.sentence}.align",
+                "truth": out / "synth_truth" / f"{plan.clip_id}.json"}
+    if layout == "tcd-timit":
+        group = "lipspeakers" if plan.speaker.startswith("Lipspkr") else "volunteers"
+        return {"video": out / group / plan.speaker / "Clips" / "straightcam"
+                / f"{plan.sentence}.mp4",
+                "truth": out / "synth_truth" / f"{plan.clip_id}.json"}
     if layout == "crema-d":
         return {"video": out / "VideoFlash" / f"{plan.clip_id}.flv",
                 "audio": out / "AudioWAV" / f"{plan.clip_id}.wav",
@@ -386,8 +531,16 @@ def _speaker_task(args: tuple) -> list[str]:
                                    warper=warper)
             truth = {"build_key": build_key, **clip["truth"]}
             write_video(paths["video"], clip["frames"], clip["audio"], fps=clip["fps"])
-            if "audio" in paths:
+            if "audio" in paths and layout == "grid":
+                from scipy.signal import resample_poly
+
+                wav = resample_poly(clip["audio"].astype(np.float64), GRID_WAV_RATE // 1000,
+                                    AUDIO_RATE // 1000)
+                write_wav(paths["audio"], wav, rate=GRID_WAV_RATE)
+            elif "audio" in paths:
                 write_wav(paths["audio"], clip["audio"])
+            if "align" in paths:
+                atomic_write_text(paths["align"], clip["align"])
             atomic_write_text(paths["truth"], dumps_truth(truth))
         done.append(plan.clip_id)
     return done
@@ -409,11 +562,11 @@ def build_corpus(out: str | Path, *, layout: str = "native", seed: int = 0,
                  progress: bool = True, sentences: Sequence[str] | None = None) -> Path:
     """Write the synthetic corpus to ``out`` and return ``out``.
 
-    ``layout``: ``"native"`` or ``"crema-d"``. ``sentences`` restricts the CREMA-D sentence
-    codes used (default: all twelve). ``workers``: processes (default ``os.cpu_count()``;
-    1 runs in this process). Finished clips of an earlier run with the same parameters are
-    kept; files of clips that an earlier ``corpus.json`` listed but this plan does not are
-    removed.
+    ``layout``: one of ``LAYOUTS``. ``sentences`` restricts the CREMA-D sentence codes used
+    (default: all twelve; GRID clips say sentences of GRID's grammar instead). ``workers``:
+    processes (default ``os.cpu_count()``; 1 runs in this process). Finished clips of an
+    earlier run with the same parameters are kept; files of clips that an earlier
+    ``corpus.json`` listed but this plan does not are removed.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
@@ -446,6 +599,11 @@ def build_corpus(out: str | Path, *, layout: str = "native", seed: int = 0,
     manifest = _manifest(out, layout, params, build_key, plans)
     from bench.fileio import atomic_write_text
 
+    if layout == "tcd-timit":
+        from bench.data.tcd_timit import format_prompts
+
+        prompts = {p.sentence: p.transcript for p in sorted(plans, key=lambda p: p.sentence)}
+        atomic_write_text(out / "PROMPTS.TXT", format_prompts(prompts))
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return out
 
@@ -498,13 +656,22 @@ def _manifest(out: Path, layout: str, params: dict, build_key: str,
                  "audio": paths["audio"].relative_to(out).as_posix() if "audio" in paths
                  else None,
                  "truth": paths["truth"].relative_to(out).as_posix()}
+        if "align" in paths:
+            entry["align"] = paths["align"].relative_to(out).as_posix()
         clips.append(entry)
     return {"format": FORMAT, "version": FORMAT_VERSION, "code_version": CODE_VERSION,
             "build_key": build_key, "seed": params["seed"], "layout": layout,
-            "params": {**params, "fps": CREMA_FPS if layout == "crema-d" else VIDEO_FPS,
+            "params": {**params, "fps": _LAYOUT_FPS[layout],
                        "truth_fps": VIDEO_FPS, "audio_rate": AUDIO_RATE,
-                       "frame_size": list(CREMA_SIZE if layout == "crema-d" else NATIVE_SIZE)},
+                       "frame_size": list(_LAYOUT_SIZE[layout])},
             "speakers": speakers, "clips": clips}
+
+
+_LAYOUT_FPS = {"native": VIDEO_FPS, "crema-d": CREMA_FPS, "grid": VIDEO_FPS,
+               "tcd-timit": round(float(TCD_FPS), 5)}
+_LAYOUT_SIZE = {"native": NATIVE_SIZE, "crema-d": CREMA_SIZE, "grid": GRID_SIZE,
+                "tcd-timit": TCD_SIZE}
+_CLIP_FILES = ("video", "audio", "align", "truth")
 
 
 def _read_manifest(path: Path) -> dict | None:
@@ -517,7 +684,7 @@ def _read_manifest(path: Path) -> dict | None:
 
 def _all_present(out: Path, manifest: dict) -> bool:
     for clip in manifest.get("clips", []):
-        for key in ("video", "audio", "truth"):
+        for key in _CLIP_FILES:
             rel = clip.get(key)
             if rel and not ((out / rel).is_file() and (out / rel).stat().st_size > 0):
                 return False
@@ -526,10 +693,9 @@ def _all_present(out: Path, manifest: dict) -> bool:
 
 def _remove_temp_files(out: Path) -> None:
     """Delete half-written ``.tmp-*`` files an interrupted (killed) build left behind."""
-    for folder in [out, *[p for p in out.iterdir() if p.is_dir()]]:
-        for path in folder.glob(".tmp-*"):
-            if path.is_file():
-                path.unlink(missing_ok=True)
+    for path in out.rglob(".tmp-*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def _remove_stale(out: Path, manifest: dict, keep: set[str]) -> None:
@@ -537,7 +703,7 @@ def _remove_stale(out: Path, manifest: dict, keep: set[str]) -> None:
     for clip in manifest.get("clips", []):
         if clip.get("clip_id") in keep:
             continue
-        for key in ("video", "audio", "truth"):
+        for key in _CLIP_FILES:
             rel = clip.get(key)
             if rel and ".." not in Path(rel).parts:
                 (out / rel).unlink(missing_ok=True)
