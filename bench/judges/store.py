@@ -37,6 +37,7 @@ from bench.registry import Registry
 JUDGES = Registry("judge")
 """Name -> module implementing train/load/evaluate (see the module docstring)."""
 JUDGES.add("au", "bench.judges.au_classifier")
+JUDGES.add("emotion", "bench.judges.emotion_classifier")
 
 
 @dataclass(frozen=True)

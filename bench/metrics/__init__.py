@@ -19,6 +19,7 @@ METRICS.add("fid", "bench.metrics.fid:FID")
 METRICS.add("blinks", "bench.metrics.blinks:Blinks")
 METRICS.add("acd", "bench.metrics.acd:ACD")
 METRICS.add("au", "bench.metrics.au:AU")
+METRICS.add("emoacc", "bench.metrics.emoacc:EmoAcc")
 
 
 def get_metric(name: str, device: str | torch.device | None = None,
