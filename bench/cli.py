@@ -352,10 +352,24 @@ def models() -> None:
     """List the registered models."""
     from bench.adapters import adapter_class, model_names
 
+    click.echo(f"{'model':22s} {'uses':8s} {'params (paper budget)':>22s} "
+               f"{'paper states':>13s}  reference")
     for name in model_names():
         cls = adapter_class(name)
         emotion = "emotion" if cls.needs_emotion else "-"
-        click.echo(f"{name:22s} {emotion:8s} {cls.paper}")
+        ours, stated = _parameter_columns(cls)
+        click.echo(f"{name:22s} {emotion:8s} {ours:>22s} {stated:>13s}  {cls.paper}")
+
+
+def _parameter_columns(cls: type) -> tuple[str, str]:
+    """Generation parameters at the paper budget, and the count the paper states (if any)."""
+    from bench.adapters.torch_base import TorchAdapter
+
+    if not issubclass(cls, TorchAdapter):
+        return "-", "-"
+    total = cls.parameter_counts("paper")["total"]
+    stated = cls.paper_parameters.get("total") or sum(cls.paper_parameters.values())
+    return f"{total / 1e6:.2f} M", (f"{stated / 1e6:.2f} M" if stated else "not stated")
 
 
 @main.command()

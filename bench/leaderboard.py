@@ -16,6 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import scipy.stats
+
 from bench.fileio import atomic_write_text
 from bench.reported import PAPERS, Reported, reported_for
 
@@ -109,6 +112,58 @@ def _rows_from_reported(reported: list[Reported]) -> list[Row]:
     return rows
 
 
+def _mean(value: dict | None) -> float | None:
+    """A cell's finite mean, or None (missing, unavailable, NaN)."""
+    if not value or value.get("unavailable"):
+        return None
+    mean = value.get("mean")
+    if not isinstance(mean, int | float) or not math.isfinite(mean):
+        return None
+    return float(mean)
+
+
+def rank_models(rows: list[Row], cols: list[ColumnInfo]) -> dict[int, dict[str, float]]:
+    """Rank talkbench's model rows against each other, per split and per column.
+
+    Returns ``id(row) -> {column: rank, "mean_rank": ...}``. Within one split, the model rows
+    with a number in a column are ranked by it (1 = best; ties share the mean of their ranks):
+    by value for ↑/↓ columns, by distance to the same split's ground-truth row for ≈GT columns
+    (which then need that row). Columns with fewer than two ranked models are not ranked;
+    ``mean_rank`` averages a row's ranks over the columns where it was ranked.
+    """
+    out: dict[int, dict[str, float]] = {id(r): {} for r in rows if r.kind == "model"}
+    splits = {r.split for r in rows if r.kind == "model"}
+    for split in splits:
+        models = [r for r in rows if r.kind == "model" and r.split == split]
+        gt = next((r for r in rows if r.kind == "ground-truth" and r.split == split), None)
+        for c in cols:
+            if c.detail:
+                continue
+            keyed: list[tuple[float, Row]] = []
+            for r in models:
+                value = _mean(r.values.get(c.name))
+                if value is None:
+                    continue
+                if c.higher_is_better is None:
+                    target = _mean(gt.values.get(c.name)) if gt is not None else None
+                    if target is None:
+                        continue
+                    keyed.append((abs(value - target), r))
+                else:
+                    keyed.append((-value if c.higher_is_better else value, r))
+            if len(keyed) < 2:
+                continue
+            keys = np.array([k for k, _ in keyed])
+            ranks = scipy.stats.rankdata(keys, method="average")
+            for rank, (_, r) in zip(ranks, keyed, strict=True):
+                out[id(r)][c.name] = float(rank)
+    for ranks in out.values():
+        values = list(ranks.values())
+        if values:
+            ranks["mean_rank"] = float(np.mean(values))
+    return out
+
+
 def _number(x: float, fmt: str) -> str:
     """``x`` in the column's format, or in 3 significant digits when that format would show
     a non-zero value as zero (reported ACD values are ~1e-4)."""
@@ -165,12 +220,19 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
     lines.append("Mean over test clips with its 95% bootstrap interval (2000 resamples of "
                  "clips). ↑ higher is better, ↓ lower is better, ≈GT closest to the real "
                  "videos. Reported rows are the papers' numbers, on their own data and "
-                 "splits, not recomputed. — : not measured for that row.")
+                 "splits, not recomputed. — : not measured for that row. Rank: mean over the "
+                 "columns of the model's rank among talkbench's models on the same split "
+                 "(≈GT columns by distance to the ground-truth row); the best model of each "
+                 "column is in bold.")
     lines.append("")
-    header = ["Model", "Source", "Split", "Clips"] + [f"{c.label} {arrow(c.higher_is_better)}"
-                                                      for c in cols]
+    ranks = rank_models(rows, cols)
+    rows = sorted(rows, key=lambda r: (r.kind != "model", r.split,
+                                       ranks.get(id(r), {}).get("mean_rank", math.inf),
+                                       r.model))
+    header = (["Model", "Source", "Split", "Clips", "Rank"]
+              + [f"{c.label} {arrow(c.higher_is_better)}" for c in cols])
     lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * len(cols)) + "|")
+    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(cols) + 1)) + "|")
     for row in rows:
         clips = "—"
         if row.kind != "reported":
@@ -183,10 +245,15 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
                 clips += " " + note(f"{row.model}: {len(row.skipped)} of {row.n_test} test "
                                     f"clips skipped ({detail}); first: "
                                     f"{next(iter(row.skipped.values()))}")
-        cells = [row.model, row.source, row.split, clips]
+        row_ranks = ranks.get(id(row), {})
+        mean_rank = row_ranks.get("mean_rank")
+        cells = [row.model, row.source, row.split, clips,
+                 "—" if mean_rank is None else f"{mean_rank:.1f}"]
         for c in cols:
             value = row.values.get(c.name)
             text = _cell(value, c.fmt)
+            if row_ranks.get(c.name) == 1.0:
+                text = f"**{text}**"
             if value is not None and value.get("unavailable"):
                 text += " " + note(f"unavailable: {value['unavailable']}")
             cells.append(text)
@@ -235,7 +302,9 @@ def _provenance_notes(rows: list[Row]) -> list[str]:
 def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped"]
+    ranks = rank_models(rows, cols)
+    header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped",
+              "mean_rank"]
     for c in cols:
         header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high"]
     writer.writerow(header)
@@ -243,7 +312,8 @@ def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
         out = [row.kind, row.model, row.source, row.split,
                "" if row.n_clips is None else row.n_clips,
                "" if row.n_test is None else row.n_test,
-               len(row.skipped) if row.kind != "reported" else ""]
+               len(row.skipped) if row.kind != "reported" else "",
+               ranks.get(id(row), {}).get("mean_rank", "")]
         for c in cols:
             v = row.values.get(c.name) or {}
             if v.get("unavailable"):

@@ -493,27 +493,42 @@ class Runner:
                 {"adapter": adapter.config(), "paper": cls.paper, "budget": cfg.budget,
                  "train_key": train_key, "train_log": log,
                  "wall_s": round(time.perf_counter() - start, 3)})
-            self.write_strip(model_dir, ok[:1])
+            self.write_strip(model_dir, ok[:2], cls.needs_emotion)
         csv_path, md_path = write_leaderboard(cfg.dataset, Path(cfg.runs_dir),
                                               Path(cfg.leaderboard_dir))
         return RunResult(cfg.dataset, self.split.name, summaries, md_path, csv_path,
                          self.problems)
 
-    def write_strip(self, model_dir: Path, refs: list[ClipRef]) -> None:
-        """A PNG strip: generated frames over ground-truth frames, every 5th frame."""
-        from PIL import Image
-
+    def write_strip(self, model_dir: Path, refs: list[ClipRef], needs_emotion: bool = False
+                    ) -> None:
+        """PNG strips in the model's run folder: ``strip_<clip>.png``, generated frames (top)
+        over ground-truth frames, every 5th frame; for a model that uses the emotion,
+        ``strip_<clip>_emotions.png`` too: one row per requested emotion (labelled in the
+        file name order ``bench.EMOTIONS``), the ground truth last."""
         for ref in refs:
             with np.load(model_dir / "generated" / f"{ref.clip_id}.npz") as data:
                 pred = data["frames"]
             gt = self.load_clip(ref).frames
             idx = np.arange(0, min(len(pred), len(gt)), 5)[:12]
-            strip = np.concatenate([np.concatenate(list(pred[idx]), axis=1),
-                                    np.concatenate(list(gt[idx]), axis=1)], axis=0)
-            path = model_dir / f"strip_{ref.clip_id}.png"
-            tmp = path.with_name(".tmp-" + path.name)
-            Image.fromarray(strip).save(tmp, format="PNG")
-            os.replace(tmp, path)
+            _save_png(model_dir / f"strip_{ref.clip_id}.png", _strip([pred, gt], idx))
+            if needs_emotion and self.emotion_sweep() and ref.emotion:
+                rows = self.by_emotion(model_dir, ref, pred, True)
+                _save_png(model_dir / f"strip_{ref.clip_id}_emotions.png",
+                          _strip([rows[e] for e in EMOTIONS] + [gt], idx))
+
+
+def _strip(videos: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Frames ``idx`` of each video side by side, one video per row."""
+    return np.concatenate([np.concatenate(list(v[idx]), axis=1) for v in videos], axis=0)
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG atomically (a temporary file renamed into place)."""
+    from PIL import Image
+
+    tmp = path.with_name(".tmp-" + path.name)
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
 
 
 def _npz_key(path: Path) -> str | None:

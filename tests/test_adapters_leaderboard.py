@@ -88,3 +88,30 @@ def test_small_reported_values_are_not_shown_as_zero():
     assert _cell({"mean": 1.4e-4}, ".3f") == "0.00014"
     assert _cell({"mean": 0.0}, ".3f") == "0.000"
     assert _cell({"mean": 23.565}, ".2f") == "23.57"
+
+
+def test_models_are_ranked_per_column_and_sorted_by_mean_rank():
+    """Rank 1 = best; ≈GT columns rank by distance to the ground-truth row; ties share."""
+    def with_blink(summary, rate):
+        summary["columns"]["blinks"] = {"label": "Blinks/s", "higher_is_better": None}
+        summary["aggregate"]["blinks"] = {"mean": rate, "n": 4}
+        return summary
+
+    summaries = [with_blink(_summary("a", psnr=20.0), 0.9),
+                 with_blink(_summary("b", psnr=25.0), 0.35),
+                 with_blink(_summary("c", psnr=25.0), 0.1),
+                 with_blink(_summary("ground-truth", kind="ground-truth", psnr=99.0), 0.3)]
+    rows, cols = build_table("synthetic", summaries)
+    from bench.leaderboard import rank_models
+
+    ranks = {r.model: rank_models(rows, cols)[id(r)] for r in rows if r.kind == "model"}
+    assert ranks["a"]["psnr"] == 3.0 and ranks["b"]["psnr"] == ranks["c"]["psnr"] == 1.5
+    assert (ranks["b"]["blinks"], ranks["c"]["blinks"], ranks["a"]["blinks"]) == (1, 2, 3)
+    assert ranks["b"]["mean_rank"] == pytest.approx(1.25)
+    md = render_markdown("synthetic", rows, cols)
+    model_lines = [line for line in md.splitlines() if line.startswith("| ") and
+                   line.split(" | ")[0][2:] in ("a", "b", "c")]
+    assert [line.split(" | ")[0][2:] for line in model_lines] == ["b", "c", "a"]
+    assert "| 1.2 |" in model_lines[0] or "| 1.3 |" in model_lines[0]
+    assert "**0.350**" in model_lines[0] and "**" not in model_lines[2]
+    assert ",mean_rank," in render_csv(rows, cols).splitlines()[0]
