@@ -180,9 +180,11 @@ def test_missing_judge_is_trained_reported_and_footnoted(synth_native_root, tmp_
     assert judge_fixture.CALLS["train"] == calls + 1
 
 
-def test_every_registered_metric_in_one_run(synth_native_root, tmp_path):
+def test_every_registered_metric_in_one_run(synth_native_root, tmp_path, monkeypatch):
     """The main job's path with every metric (smoke budget): the run finishes, and every column
     of the ground-truth and model rows holds a value or an "unavailable" reason."""
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("TALKBENCH_SYNCNET_WEIGHTS", raising=False)
     from bench.metrics import METRICS
 
     names = [n for n in METRICS.names() if not n.startswith("test-")]
@@ -197,4 +199,12 @@ def test_every_registered_metric_in_one_run(synth_native_root, tmp_path):
         assert summary["n_scored"] == 2, summary_path
         for column, agg in summary["aggregate"].items():
             assert "mean" in agg or agg.get("unavailable"), (summary_path, column, agg)
-    assert "| ground truth |" in (tmp_path / "lb" / "synthetic.md").read_text()
+    md = (tmp_path / "lb" / "synthetic.md").read_text()
+    assert "| ground truth |" in md
+    # No official SyncNet weights here: a SyncNet was trained on the train split, LSE has
+    # numbers, and they say which SyncNet made them.
+    gt = json.loads(next((tmp_path / "runs" / "synthetic").glob("*/ground-truth/summary.json"))
+                    .read_text())
+    assert "mean" in gt["aggregate"]["lse_c"], gt["aggregate"]["lse_c"]
+    assert "talkbench-trained syncnet on synthetic" in json.dumps(gt["provenance"]["metrics"])
+    assert "judge syncnet" in md

@@ -36,7 +36,6 @@ by the torch-hub naming convention, so a file whose sha256 starts differently is
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -53,6 +52,9 @@ from torchvision.models.inception import (
     InceptionE,
 )
 
+from bench.judges.weights import WEIGHTS_DIR_ENV as WEIGHTS_DIR_ENV  # re-exported
+from bench.judges.weights import sha256_of_file, weights_dir
+
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 """pytorch-fid's weights file, as its release names it."""
 
@@ -64,7 +66,6 @@ WEIGHTS_HASH_PREFIX = "6726825d"
 """sha256 prefix in the official file name (torch-hub convention)."""
 
 FID_WEIGHTS_ENV = "TALKBENCH_FID_WEIGHTS"
-WEIGHTS_DIR_ENV = "TALKBENCH_WEIGHTS"
 
 JUDGE_NAME = "pytorch-fid Inception-v3 (TF inception-2015-12-05 port), pool3 2048-d"
 
@@ -220,12 +221,6 @@ def pool3_features(net: FIDInceptionV3, frames: torch.Tensor | np.ndarray,
 # Weights
 
 
-def weights_dir() -> Path:
-    """Folder for judge weights: ``$TALKBENCH_WEIGHTS`` or ``~/.cache/talkbench/weights``."""
-    env = os.environ.get(WEIGHTS_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "talkbench" / "weights"
-
-
 def missing_weights_message() -> str:
     """Why FID is unavailable when no weights file was found."""
     return (f"FID needs the pytorch-fid Inception weights {WEIGHTS_NAME}; put the file in "
@@ -246,15 +241,6 @@ def find_fid_weights(path: str | os.PathLike[str] | None = None) -> Path:
     if candidate.is_file():
         return candidate
     raise FIDWeightsMissing(missing_weights_message())
-
-
-def sha256_of_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_fid_inception(path: str | os.PathLike[str] | None = None,

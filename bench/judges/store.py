@@ -38,6 +38,7 @@ JUDGES = Registry("judge")
 """Name -> module implementing train/load/evaluate (see the module docstring)."""
 JUDGES.add("au", "bench.judges.au_classifier")
 JUDGES.add("emotion", "bench.judges.emotion_classifier")
+JUDGES.add("syncnet", "bench.judges.syncnet_train")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ Weights are never downloaded. :func:`load_syncnet` looks for them, in this order
 3. ``<weights dir>/syncnet_v2.model`` (the official file, put there by the user);
 4. ``<weights dir>/syncnet_talkbench.pt`` (a SyncNet trained by talkbench).
 
+Only when none of these exists does the LSE metric (:mod:`bench.metrics.lse`) use the SyncNet
+talkbench trained on the dataset being scored (:mod:`bench.judges.syncnet_train`, cached by
+:mod:`bench.judges.store`), loaded by :func:`load_syncnet` too.
+
 The weights dir is ``$TALKBENCH_WEIGHTS``, or ``~/.cache/talkbench/weights``. A JSON file beside
 a weights file (``<file>.json``, e.g. ``syncnet_talkbench.pt.json``) describes where it came
 from; its fields go into the provenance. Random weights (:func:`random_syncnet`) exist for the
@@ -31,7 +35,6 @@ tests only: metrics never fall back to them.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -39,6 +42,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from bench.judges.weights import WEIGHTS_DIR_ENV as WEIGHTS_DIR_ENV  # re-exported
+from bench.judges.weights import sha256_of_file, weights_dir
 
 EMBED_DIM = 1024
 """Size of the lip and audio embeddings (``num_layers_in_fc_layers`` in the reference)."""
@@ -60,7 +66,6 @@ NUM_MFCC = 13
 
 OFFICIAL_WEIGHTS_NAME = "syncnet_v2.model"
 TRAINED_WEIGHTS_NAME = "syncnet_talkbench.pt"
-WEIGHTS_DIR_ENV = "TALKBENCH_WEIGHTS"
 SYNCNET_WEIGHTS_ENV = "TALKBENCH_SYNCNET_WEIGHTS"
 
 JUDGE_NAME = "SyncNet (Chung and Zisserman 2016)"
@@ -181,18 +186,16 @@ def full_fp32_convolutions() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = saved
 
 
-def weights_dir() -> Path:
-    """Folder for judge weights: ``$TALKBENCH_WEIGHTS`` or ``~/.cache/talkbench/weights``."""
-    env = os.environ.get(WEIGHTS_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "talkbench" / "weights"
-
-
-def missing_weights_message() -> str:
-    """The reason LSE is unavailable when no weights were found."""
+def missing_weights_message(dataset: str | None = None) -> str:
+    """The reason LSE is unavailable when no weights were found, saying how to get some:
+    the official file, or a SyncNet trained on ``dataset`` (when the run names one)."""
     folder = weights_dir()
+    train = (f"train one on {dataset} with `bench judges train syncnet --dataset {dataset}`"
+             if dataset else
+             "train one with `bench judges train syncnet --dataset <dataset>` and score "
+             "with --dataset <dataset>")
     return (f"no SyncNet weights: put {OFFICIAL_WEIGHTS_NAME} in {folder} (or pass "
-            f"--syncnet-weights / set ${SYNCNET_WEIGHTS_ENV}), or train one with "
-            f"`bench judges train syncnet`")
+            f"--syncnet-weights / set ${SYNCNET_WEIGHTS_ENV}), or {train}")
 
 
 def find_syncnet_weights(path: str | os.PathLike[str] | None = None) -> Path:
@@ -212,15 +215,6 @@ def find_syncnet_weights(path: str | os.PathLike[str] | None = None) -> Path:
         if candidate.is_file():
             return candidate
     raise SyncNetWeightsMissing(missing_weights_message())
-
-
-def sha256_of_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Classes a whole-model file may contain. syncnet_python's ``SyncNetModel.save`` pickles the

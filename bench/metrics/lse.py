@@ -58,11 +58,15 @@ from bench.judges.syncnet import (
     LIP_WINDOW,
     MFCC_PER_FRAME,
     MFCC_WINDOW,
+    SYNCNET_WEIGHTS_ENV,
     SyncNet,
     SyncNetWeightsMissing,
+    find_syncnet_weights,
     full_fp32_convolutions,
     load_syncnet,
+    missing_weights_message,
 )
+from bench.judges.weights import sha256_of_file
 from bench.metrics.base import (
     Column,
     Metric,
@@ -86,6 +90,9 @@ CROP_PAD_VALUE = 110
 
 BATCH_SIZE = 32
 """Windows per forward pass of the network."""
+
+TRAINED_JUDGE = "syncnet"
+"""Name of the talkbench-trained SyncNet in the judge store (`bench.judges.store.JUDGES`)."""
 
 
 class LSEResult(NamedTuple):
@@ -307,9 +314,21 @@ class LSE(Metric):
 
     Frames: talkbench's aligned face crops (``Sample.pred``, RGB), resized to 224x224 and put
     in BGR order (see the module docstring on how this differs from syncnet_python's crop).
-    Audio: ``Sample.audio`` (float, 16 kHz), converted to int16 samples. The SyncNet weights
-    are resolved on the first clip (``weights`` argument, then the places listed in
-    :mod:`bench.judges.syncnet`); without any the metric is unavailable with the reason.
+    Audio: ``Sample.audio`` (float, 16 kHz), converted to int16 samples.
+
+    Which SyncNet (SPEC 5), resolved once per instance, in this order:
+
+    1. the ``weights`` argument, ``$TALKBENCH_SYNCNET_WEIGHTS``, or a file in the weights dir
+       (``syncnet_v2.model``, the official weights; see :mod:`bench.judges.syncnet`);
+    2. the SyncNet talkbench trained on the dataset being scored
+       (``bench.judges.store.trained_judge("syncnet", context.dataset, context.cache_dir)``,
+       written by :mod:`bench.judges.syncnet_train`).
+
+    An explicitly named file that does not exist is an error, not a reason to fall back.
+    Without either, every clip is unavailable with a reason that says how to get weights.
+    The provenance names the SyncNet (file and sha256; for a trained one, what it was trained
+    on), and ``version`` changes with the weights, so cached values of another SyncNet are
+    recomputed.
     """
 
     name = "lse"
@@ -320,7 +339,8 @@ class LSE(Metric):
     )
     needs = frozenset({"audio"})
     on_ground_truth = True
-    version = "1"
+    judge_name = "syncnet"
+    base_version = "1"
 
     def __init__(self, device: str | torch.device | None = None,
                  weights: str | os.PathLike[str] | None = None,
@@ -328,23 +348,46 @@ class LSE(Metric):
         super().__init__(device)
         self.weights = weights
         self.batch_size = batch_size
+        self._choice: SyncNetChoice | None = None
         self._net: SyncNet | None = None
         self._judge_provenance: dict[str, str] = {}
         self._unavailable: str | None = None
 
+    # -- which SyncNet -----------------------------------------------------------------------
+    def choice(self) -> SyncNetChoice:
+        """Which SyncNet this instance uses (resolved on first call, see the class docstring);
+        does not load the network."""
+        if self._choice is None:
+            self._choice = choose_syncnet(self.weights, self.context.dataset,
+                                          self.context.cache_dir)
+        return self._choice
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        """``1+<first 12 hex digits of the weights' sha256>`` (``1+none`` without weights)."""
+        return f"{self.base_version}+{self.choice().sha256[:12] or 'none'}"
+
+    def needs_trained_judge(self) -> bool:
+        """True only when no weights file is found and no SyncNet is trained for the dataset
+        (then the runner trains one)."""
+        return self.choice().kind == "none" and super().needs_trained_judge()
+
     def judge(self) -> SyncNet:
         """The SyncNet, loaded on first use; :class:`MetricUnavailable` without weights."""
         if self._net is None and self._unavailable is None:
-            try:
-                self._net, self._judge_provenance = load_syncnet(self.weights, self.device)
-            except SyncNetWeightsMissing as err:
-                self._unavailable = str(err)
-            except (ValueError, RuntimeError) as err:
-                self._unavailable = f"SyncNet weights could not be loaded: {err}"
+            choice = self.choice()
+            if choice.kind == "none":
+                self._unavailable = choice.reason
+            else:
+                try:
+                    self._net, self._judge_provenance = choice.load(self.device)
+                except (ValueError, RuntimeError, OSError) as err:
+                    self._unavailable = f"SyncNet weights could not be loaded: {err}"
         if self._net is None:
             raise MetricUnavailable(self._unavailable)
         return self._net
 
+    # -- scoring -----------------------------------------------------------------------------
     def score(self, sample: Sample) -> dict[str, float]:
         if sample.audio is None:
             raise MetricUnavailable("LSE needs the clip's audio")
@@ -368,3 +411,62 @@ class LSE(Metric):
         except MetricUnavailable as err:
             return {**info, "judge": JUDGE_NAME, "unavailable": str(err)}
         return {**info, **self._judge_provenance}
+
+
+class SyncNetChoice(NamedTuple):
+    """Which SyncNet the LSE metric uses (see :func:`choose_syncnet`)."""
+
+    kind: str
+    """``file`` (official or user-supplied weights), ``trained`` (talkbench-trained on the
+    dataset), or ``none``."""
+    file: str = ""
+    sha256: str = ""
+    reason: str = ""
+    """Why there is none (``kind == "none"``)."""
+    trained: object | None = None
+    """The :class:`bench.judges.store.TrainedJudge` (``kind == "trained"``)."""
+
+    def load(self, device: torch.device) -> tuple[SyncNet, dict[str, str]]:
+        """The network in eval mode on ``device`` and its provenance."""
+        if self.kind == "file":
+            return load_syncnet(self.file, device)
+        if self.kind == "trained":
+            from bench.judges import syncnet_train
+
+            net, provenance = syncnet_train.load_with_provenance(
+                self.trained.directory, device)  # type: ignore[union-attr]
+            return net, {**provenance,
+                         "source": self.trained.describe()}  # type: ignore[union-attr]
+        raise MetricUnavailable(self.reason)
+
+
+def choose_syncnet(weights: str | os.PathLike[str] | None, dataset: str | None,
+                   cache_dir: os.PathLike[str] | str | None) -> SyncNetChoice:
+    """The SyncNet to use: a weights file (``weights``, ``$TALKBENCH_SYNCNET_WEIGHTS``, the
+    weights dir; :func:`bench.judges.syncnet.find_syncnet_weights`), else the one trained on
+    ``dataset`` in ``cache_dir``'s judge store, else none with the reason."""
+    try:
+        file = find_syncnet_weights(weights)
+    except SyncNetWeightsMissing as err:
+        explicit = weights is not None or os.environ.get(SYNCNET_WEIGHTS_ENV)
+        if explicit:  # a named file that does not exist: say so, do not fall back
+            return SyncNetChoice("none", reason=str(err))
+    else:
+        return SyncNetChoice("file", file=str(file), sha256=sha256_of_file(file))
+    from pathlib import Path
+
+    from bench.judges.store import trained_judge
+
+    found = trained_judge(TRAINED_JUDGE, dataset, Path(cache_dir) if cache_dir else None)
+    if found is None:
+        return SyncNetChoice("none", reason=missing_weights_message(dataset))
+    from bench.judges import syncnet_train
+
+    file = syncnet_train.weights_path(found.directory)
+    if not file.is_file():
+        return SyncNetChoice("none", reason=f"the SyncNet trained on {dataset} in "
+                                            f"{found.directory} has no {file.name}; retrain "
+                                            f"it with `bench judges train syncnet --dataset "
+                                            f"{dataset}`")
+    return SyncNetChoice("trained", file=str(file), sha256=sha256_of_file(file),
+                         trained=found)
