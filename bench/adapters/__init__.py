@@ -14,6 +14,11 @@ from bench.registry import Registry, import_object
 
 ADAPTERS = Registry("model")
 ADAPTERS.add("still-image", "bench.adapters.still_image:StillImage")
+ADAPTERS.add("eskimez-emotion", "bench.adapters.eskimez_emotion:EskimezEmotion")
+ADAPTERS.add("deformable-emotion", "bench.adapters.deformable_emotion:DeformableEmotion")
+ADAPTERS.add("vougioukas", "bench.adapters.vougioukas:Vougioukas")
+ADAPTERS.add("static-gan", "bench.adapters.static_gan:StaticGAN")
+ADAPTERS.add("speech2vid", "bench.adapters.speech2vid:Speech2Vid")
 
 _ENTRY_POINTS_LOADED = False
 

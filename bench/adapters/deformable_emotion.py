@@ -1,0 +1,59 @@
+"""``deformable-emotion``: seed 000 (Bhagat et al., "Emotional talking face generation using
+deformable convolutional networks"): Eskimez et al.'s generator with deformable convolutions
+and an attention mask in the image encoder, trained in three stages
+(:mod:`bench.generators.deformable_emotion`).
+
+Budgets (same code path, only sizes and schedules change):
+
+- ``paper``: 128x128 frames, the layer widths of seed 000 Sect. III-A, deformable 2nd-4th
+  encoder layers, attention on the image embedding, Adam 1e-4, stages 40/10/50 % of the steps
+  (learning rates, batch, step counts and stage lengths are not given in seed 000; ours);
+- ``demo``: the eskimez-emotion demo sizes (48x48, narrow layers), deformable 2nd and 3rd
+  encoder layers, attention on the embedding, about 100 s of CPU training for all three
+  stages together (40/10/50 % of the time);
+- ``smoke``: 32x32, a few steps (tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from bench.adapters.eskimez_emotion import DEMO as ESKIMEZ_DEMO
+from bench.adapters.eskimez_emotion import SMOKE as ESKIMEZ_SMOKE
+from bench.adapters.eskimez_emotion import EskimezEmotion
+from bench.data.clip import Clip
+from bench.generators.deformable_emotion import DeformableConfig, DeformableGenerator, fit_staged
+from bench.generators.eskimez2021 import validation_mrm
+
+PAPER = DeformableConfig()
+
+DEMO = DeformableConfig(**{**dataclasses.asdict(ESKIMEZ_DEMO), "deform_layers": (1, 2),
+                           "attention_layers": (4,)})
+
+SMOKE = DeformableConfig(**{**dataclasses.asdict(ESKIMEZ_SMOKE), "deform_layers": (1,),
+                            "attention_layers": (3,), "steps": 6})
+
+
+class DeformableEmotion(EskimezEmotion):
+    """Adapter for :mod:`bench.generators.deformable_emotion`."""
+
+    name = "deformable-emotion"
+    paper = ("Bhagat, Shettiwar, Jain, Bansal, Mashkaria 2022, Emotional talking face "
+             "generation using deformable convolutional networks (seed 000)")
+    needs_emotion = True
+    configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
+    paper_parameters: dict[str, int] = {}  # the seed states no parameter counts
+
+    def build(self, cfg: DeformableConfig) -> nn.ModuleDict:
+        return DeformableGenerator(cfg)
+
+    def train_model(self, train: Sequence[Clip], val: Sequence[Clip] | None,
+                    cfg: DeformableConfig) -> dict[str, Any]:
+        trainer = self.make_trainer(train, cfg)
+        log = fit_staged(trainer, cfg)
+        log["val_mrm"] = validation_mrm(self.nets, list(val or []), cfg, self.torch_device)
+        return log
