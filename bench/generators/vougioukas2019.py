@@ -171,9 +171,6 @@ class VougioukasConfig:
     sync_samples: int = 2
     """0.2 s snippets per sequence the synchronisation discriminator sees."""
     mirror: bool = True
-    colour_jitter: float = 0.0
-    """Per-sequence colour gain and offset range (still image and frames alike; 0 in the
-    paper, see :class:`SequenceSampler`)."""
     steps: int = 500_000
     max_seconds: float | None = None
     val_clips: int = 8
@@ -660,9 +657,8 @@ class SequenceSampler:
     frame as the still image; mirrored with probability 1/2 when ``mirror``."""
 
     def __init__(self, bank: FrameBank, length: int, mirror: bool, device: torch.device,
-                 rng: np.random.Generator, colour_jitter: float = 0.0) -> None:
+                 rng: np.random.Generator) -> None:
         self.bank, self.length, self.mirror = bank, length, mirror
-        self.colour_jitter = colour_jitter
         self.device, self.rng = device, rng
 
     def sample(self, batch: int) -> Batch:
@@ -681,14 +677,6 @@ class SequenceSampler:
             flip = torch.from_numpy(self.rng.random(batch) < 0.5).to(self.device)
             frames = torch.where(flip[:, None, None, None, None], frames.flip(-1), frames)
             identity = torch.where(flip[:, None, None, None], identity.flip(-1), identity)
-        if self.colour_jitter > 0:
-            j = self.colour_jitter
-            gain = torch.from_numpy(self.rng.uniform(1 - j, 1 + j, (batch, 3))).float()
-            offset = torch.from_numpy(self.rng.uniform(-j, j, (batch, 3))).float()
-            gain, offset = gain.to(self.device)[..., None, None], offset.to(self.device)[
-                ..., None, None]
-            frames = (frames * gain[:, None] + offset[:, None]).clamp_(-1, 1)
-            identity = (identity * gain + offset).clamp_(-1, 1)
         return Batch(identity=identity, frames=frames,
                      windows=torch.from_numpy(windows).to(self.device), clips=clips,
                      starts=starts)
@@ -730,8 +718,7 @@ class VougioukasTrainer:
                  length: int, device: torch.device, seed: int) -> None:
         self.net, self.cfg, self.bank, self.device = net, cfg, bank, device
         self.rng = np.random.default_rng(seed)
-        self.sampler = SequenceSampler(bank, length, cfg.mirror, device, self.rng,
-                                       cfg.colour_jitter)
+        self.sampler = SequenceSampler(bank, length, cfg.mirror, device, self.rng)
         self.length = length
         self.row = lower_half_row(cfg.frame_hw[0])
         self.mouth = mouth_box_hw(cfg.frame_hw)
