@@ -119,7 +119,7 @@ def test_discriminator_stage_leaves_the_generator_unchanged():
 def test_stage_budgets_split_steps_and_time():
     cfg = dfm.DeformableConfig(steps=100, max_seconds=50.0, stage_fractions=(0.4, 0.1, 0.5))
     assert dfm.stage_budgets(cfg) == [(40, 20.0), (10, 5.0), (50, 25.0)]
-    untimed = dfm.DeformableConfig(steps=10, max_seconds=None)
+    untimed = dfm.DeformableConfig(steps=10, max_seconds=None, stage_fractions=(4, 1, 5))
     assert [s for s, _ in dfm.stage_budgets(untimed)] == [4, 1, 5]
 
 

@@ -7,9 +7,12 @@ Budgets (same code path, only sizes and schedules change):
   8 clips x 32 frames per step, the emotion discriminator pre-trained for 2000 steps
   (learning rates, batch and step counts are not given in seed 000; ours);
 - ``demo``: 48x48 frames (four 3x3 encoder layers and a 3x3 bottom map instead of 4x4),
-  narrow layers, 6 clips x 5 frames per step, Adam 3e-3 (speech encoder 5e-4), perceptual
-  loss on 2 frames and the frame critic on 6 frames per step, about 100 s of CPU training
-  (the default main job; ~500 joint steps on one unloaded core);
+  narrow layers, 12 clips x 5 frames per step, Adam 3e-3 (speech encoder 5e-4), perceptual
+  loss on 2 frames, frame critic on 4 frames and emotion discriminator on 3 sequences per
+  step, small adversarial weights (0.002 frame WGAN, 0.02 emotion: in ~100 s the
+  discriminators cannot yet teach the generator anything, and a pre-trained emotion
+  discriminator at a large weight drove the generator to adversarial colour blotches),
+  about 100 s of CPU training (the default main job; ~450 joint steps on one core);
 - ``smoke``: 32x32, a few steps (tests).
 """
 
@@ -40,8 +43,9 @@ DEMO = EskimezConfig(
     speech_channels=(16, 32, 64, 64, 16), speech_fc=64, speech_dim=64, emotion_dims=(32, 32),
     noise_hidden=8, frame_disc_channels=(16, 32, 64, 64, 64),
     emo_disc_channels=(16, 32, 64, 64, 64), emo_disc_embed=64, mrm_peak=10.0,
-    perc_layers=("relu1_2",), perc_frames=2, adv_frames=6, w_perc=0.1, lr_g=3e-3,
-    lr_speech=5e-4, lr_d=1e-3, betas=(0.9, 0.999), batch=6, seq_len=5, steps=100_000,
+    perc_layers=("relu1_2",), perc_frames=2, adv_frames=4, emo_seqs=3, w_perc=0.1,
+    w_adv=0.002, w_emo=0.02, lr_g=3e-3, lr_speech=5e-4, lr_d=1e-3, betas=(0.9, 0.999),
+    batch=12, seq_len=5, steps=100_000,
     max_seconds=100.0, emo_pretrain_steps=1000, emo_pretrain_batch=16,
     emo_pretrain_fraction=0.05)
 

@@ -22,7 +22,11 @@ image encoder and a three-stage schedule.
   discriminator." Stage 1 updates the generator with the reconstruction losses (MRM +
   perceptual; there is no discriminator yet), stage 2 updates the frame and emotion
   discriminators against the fixed generator, stage 3 is Eskimez et al.'s joint step. The
-  stages split ``steps`` and ``max_seconds`` by ``stage_fractions`` (the seed gives no lengths).
+  stages split ``steps`` and ``max_seconds`` by ``stage_fractions`` (the seed gives no
+  lengths; time a stage leaves unused goes to the next). Stage 2 also trains the emotion
+  discriminator on real sequences, so the baseline's separate emotion pre-training
+  (``emo_pretrain_*``) is not run here (seed 000, Sect. IV-C: "we first trained the
+  discriminator and used this pre trained discriminator, for the final joint training").
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class DeformableConfig(EskimezConfig):
     """Image encoder layers whose output goes through the attention mask (5: the embedding)."""
     attention_kernel: int = 3
     """Size of conv_S on spatial maps (1 on the 1x1 embedding)."""
-    stage_fractions: tuple[float, float, float] = (0.4, 0.1, 0.5)
+    stage_fractions: tuple[float, float, float] = (0.5, 0.1, 0.4)
     """Shares of ``steps`` and ``max_seconds`` of stages 1 (G), 2 (D) and 3 (joint)."""
 
 

@@ -127,7 +127,8 @@ class EskimezConfig:
     size: int = 128
     """Frame side: ``base * 2 ** (len(enc_channels) - 1)``, ``base`` (paper: 4) >= 2."""
     enc_channels: tuple[int, ...] = (128, 256, 512, 512, 512, 512)
-    """Image encoder widths: 3x3 stride-2 layers, then the 4x4 embedding layer."""
+    """Image encoder widths: 3x3 stride-2 layers, then the ``base`` x ``base`` (paper: 4x4)
+    convolution to the 1x1 embedding."""
     slope: float = 0.3
     """LeakyReLU negative slope of the generator (seed 000: "ReLU ... with a 0.3 slope")."""
     speech_channels: tuple[int, ...] = (64, 128, 256, 512, 16)
@@ -145,7 +146,8 @@ class EskimezConfig:
     noise_dim: int = 10
     noise_hidden: int = 16
     dec_channels: tuple[int, ...] = (512, 512, 512, 256, 128)
-    """Decoder widths at 4x4, 8x8, ..., size/2 (ours: the encoder's, mirrored)."""
+    """Decoder widths at base, 2 base, ..., size/2 (paper: 4x4 ... 64x64; ours: the encoder's,
+    mirrored)."""
     frame_disc_channels: tuple[int, ...] = (64, 128, 256, 512, 512)
     emo_disc_channels: tuple[int, ...] = (64, 128, 256, 512, 512)
     emo_disc_embed: int = 512
@@ -153,6 +155,7 @@ class EskimezConfig:
     """Gaussian standard deviation as a fraction of the frame side."""
     mrm_peak: float = 4.0
     mrm_floor: float = 1.0
+    """MRM weight map ``mrm_floor + mrm_peak * gaussian`` (ours; see the module docstring)."""
     perc_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
     perc_frames: int = 0
     """Frames per step (drawn from the whole batch) the perceptual loss sees (0: all)."""
@@ -181,6 +184,7 @@ class EskimezConfig:
     steps: int = 200_000
     max_seconds: float | None = None
     emo_pretrain_steps: int = 2000
+    """Emotion discriminator pre-training steps before joint training (ours)."""
     emo_pretrain_batch: int = 0
     """Sequences per emotion pre-training step (0: ``batch``)."""
     emo_pretrain_fraction: float = 0.1
