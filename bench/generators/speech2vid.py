@@ -62,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.generators.common import ClipBank, load_bank, mfcc_windows, mouth_weights, run_steps
+from bench.generators.common import ClipBank, load_bank, mfcc_windows, run_steps
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ class Speech2VidConfig:
     """Transposed convolutions to s/8, s/4, s/2 and s."""
     image_skip: bool = False
     """Also join the identity image itself before the output convolution (ours)."""
+    residual: bool = False
+    """The decoder's output is added to the identity image (ours; False: tanh output)."""
     deblur_layers: int = 10
     """Convolutions of the deblurring CNN (0: no deblurring network)."""
     deblur_channels: int = 64
@@ -108,8 +110,6 @@ class Speech2VidConfig:
     deblur_lr: float = 1e-3
     """Adam learning rate of the deblurring CNN (ours)."""
     deblur_max_seconds: float | None = None
-    mouth_weight: float = 0.0
-    """Extra L1 weight on the mouth (a Gaussian of this peak; 0: the paper's uniform L1)."""
     identity_first: float = 0.0
     """Probability that a training pair's identity image is its clip's first frame, as in
     talkbench's test protocol (else a random frame of the clip, as in the paper; ours)."""
@@ -223,6 +223,7 @@ class ImageDecoder(nn.Module):
             cin = cout + skip
         self.ups = nn.ModuleList(ups)
         self.image_skip = cfg.image_skip
+        self.residual = cfg.residual
         self.out = nn.Conv2d(cin + (3 if cfg.image_skip else 0), 3, 3, 1, 1)
 
     def forward(self, joint: torch.Tensor, skips: Sequence[torch.Tensor],
@@ -234,6 +235,8 @@ class ImageDecoder(nn.Module):
                 x = torch.cat([x, skips[i]], 1)
         if self.image_skip:
             x = torch.cat([x, image.expand(x.shape[0], -1, -1, -1)], 1)
+        if self.residual:
+            return (image + self.out(x)).clamp(-1, 1)
         return torch.tanh(self.out(x))
 
 
@@ -337,9 +340,10 @@ class TrainingData:
             mfcc.append(self.mfcc[c][t])
 
         def images(xs: list[torch.Tensor]) -> torch.Tensor:
-            return torch.stack(xs).to(device).float().div_(127.5).sub_(1.0)
+            x = torch.stack(xs).to(device).float().div_(127.5).sub_(1.0)
+            return x.contiguous(memory_format=torch.channels_last)
 
-        ident_x, target_x = images(ident), images(target)
+        ident_x, target_x = images(ident), images(target)  # channels-last (faster on CPU)
         if self.augment > 0:
             ident_x, target_x = augment_pair(ident_x, target_x, self.augment, rng)
         return ident_x, torch.stack(mfcc).to(device), target_x
@@ -381,8 +385,8 @@ def make_optimizer(params: Any, cfg: Speech2VidConfig) -> torch.optim.Optimizer:
     """SGD with momentum (paper budget) or Adam (demo), from the config."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def learning_rate(step: int, cfg: Speech2VidConfig) -> float:
@@ -391,23 +395,10 @@ def learning_rate(step: int, cfg: Speech2VidConfig) -> float:
     return float(cfg.lr * (cfg.lr_final / cfg.lr) ** frac)
 
 
-def pixel_weights(cfg: Speech2VidConfig) -> torch.Tensor | None:
-    """``(1, 1, s, s)`` per-pixel weights of the L1 loss, mean 1: ``1 + mouth_weight *
-    Gaussian(mouth)`` normalised (ours); None when ``mouth_weight`` is 0 (the paper's plain
-    L1)."""
-    if cfg.mouth_weight <= 0:
-        return None
-    w = 1.0 + mouth_weights(cfg.size, peak=cfg.mouth_weight)
-    return w / w.mean()
-
-
 def l1_step(nets: Speech2VidNets, optimizer: torch.optim.Optimizer, identity: torch.Tensor,
-            mfcc: torch.Tensor, target: torch.Tensor,
-            weights: torch.Tensor | None = None) -> float:
-    """One gradient step of the paper's only loss: mean absolute error to the real frame
-    (per-pixel ``weights`` of mean 1 when given)."""
-    error = (nets.generate_frames(identity, mfcc) - target).abs()
-    loss = (error if weights is None else error * weights).mean()
+            mfcc: torch.Tensor, target: torch.Tensor) -> float:
+    """One gradient step of the paper's only loss: mean absolute error to the real frame."""
+    loss = (nets.generate_frames(identity, mfcc) - target).abs().mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -464,15 +455,14 @@ def train_speech2vid(nets: Speech2VidNets, train: Sequence[Any], cfg: Speech2Vid
     generator_params = [p for name, module in nets.items() if name != "deblur"
                         for p in module.parameters()]
     optimizer = make_optimizer(generator_params, cfg)
-    weights = pixel_weights(cfg)
-    weights = None if weights is None else weights.to(device)
 
     def step(i: int) -> dict[str, float]:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(i, cfg)
         identity, mfcc, target = data.sample(cfg.batch, rng, device)
-        return {"l1": l1_step(nets, optimizer, identity, mfcc, target, weights)}
+        return {"l1": l1_step(nets, optimizer, identity, mfcc, target)}
 
+    nets.to(memory_format=torch.channels_last)  # the same weights; faster convolutions on CPU
     nets.train()
     log: dict[str, Any] = {"frames": data.bank.total_frames, "clips": len(data.bank),
                            **run_steps(step, cfg.steps, cfg.max_seconds).as_dict()}
