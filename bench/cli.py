@@ -153,6 +153,46 @@ def train(model, **kw) -> None:
 
 
 @main.command()
+@click.option("--model", "models", multiple=True, default=("all",), show_default=True,
+              help="Registered model name or module:Class (repeatable; 'all' for every one).")
+@data_options
+@click.option("--budget", type=click.Choice(["smoke", "demo", "paper"]), default="paper",
+              show_default=True)
+@click.option("--steps", default=5, show_default=True, type=int,
+              help="Steps of each training stage (the first is left out as warm-up).")
+@click.option("--clips", default=8, show_default=True, type=int,
+              help="Training clips to load (the first of the split's train part).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the measurements as JSON here.")
+@user_errors
+def profile(models, steps, clips, json_path, **kw) -> None:
+    """Time training steps of each model at a budget's sizes: s/step, frames/s, peak memory."""
+    from bench.adapters.torch_base import TorchAdapter
+    from bench.fileio import atomic_write_json
+    from bench.profile import profile_table, profile_training
+    from bench.runner import Runner, resolve_models
+
+    runner = Runner(_run_config(models=models, **kw), echo=_echo_err)
+    runner.load_data()
+    refs = runner.prepare("train")[:clips]
+    if not refs:
+        raise click.ClickException("no prepared training clips")
+    train = [runner.load_clip(r) for r in refs]
+    rows = []
+    for cls in resolve_models(models):
+        if not issubclass(cls, TorchAdapter):
+            _echo_err(f"{cls.name}: skipped (no training steps to time)")
+            continue
+        _echo_err(f"{cls.name}: {steps} steps per stage at the {kw['budget']} budget")
+        rows.append(profile_training(cls, train, kw["budget"], steps, runner.device,
+                                     kw["seed"]))
+    click.echo(profile_table(rows))
+    if json_path:
+        atomic_write_json(Path(json_path), {"rows": rows})
+
+
+@main.command()
 @click.option("--model", required=True, help="Model name or module:Class.")
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Identity image (any format PIL reads).")

@@ -503,23 +503,38 @@ class Runner:
                     ) -> None:
         """PNG strips in the model's run folder: ``strip_<clip>.png``, generated frames (top)
         over ground-truth frames, every 5th frame; for a model that uses the emotion,
-        ``strip_<clip>_emotions.png`` too: one row per requested emotion (labelled in the
-        file name order ``bench.EMOTIONS``), the ground truth last."""
+        ``strip_<clip>_emotions.png`` too: one row per requested emotion (``bench.EMOTIONS``
+        order), the ground truth last. Each row is labelled on its left."""
         for ref in refs:
             with np.load(model_dir / "generated" / f"{ref.clip_id}.npz") as data:
                 pred = data["frames"]
             gt = self.load_clip(ref).frames
             idx = np.arange(0, min(len(pred), len(gt)), 5)[:12]
-            _save_png(model_dir / f"strip_{ref.clip_id}.png", _strip([pred, gt], idx))
+            _save_png(model_dir / f"strip_{ref.clip_id}.png",
+                      _strip([pred, gt], idx, ["generated", "real"]))
             if needs_emotion and self.emotion_sweep() and ref.emotion:
                 rows = self.by_emotion(model_dir, ref, pred, True)
                 _save_png(model_dir / f"strip_{ref.clip_id}_emotions.png",
-                          _strip([rows[e] for e in EMOTIONS] + [gt], idx))
+                          _strip([rows[e] for e in EMOTIONS] + [gt], idx,
+                                 [f"as {e}" for e in EMOTIONS] + [f"real ({ref.emotion})"]))
 
 
-def _strip(videos: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
-    """Frames ``idx`` of each video side by side, one video per row."""
-    return np.concatenate([np.concatenate(list(v[idx]), axis=1) for v in videos], axis=0)
+STRIP_LABEL_WIDTH = 84
+"""Pixels of the white band on the left of a strip that names each row."""
+
+
+def _strip(videos: list[np.ndarray], idx: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Frames ``idx`` of each video side by side, one video per row, each row named by its
+    label on a white band on the left."""
+    from PIL import Image, ImageDraw
+
+    rows = []
+    for video, label in zip(videos, labels, strict=True):
+        row = np.concatenate(list(video[idx]), axis=1)
+        band = Image.new("RGB", (STRIP_LABEL_WIDTH, row.shape[0]), "white")
+        ImageDraw.Draw(band).text((4, row.shape[0] // 2 - 6), label, fill="black")
+        rows.append(np.concatenate([np.asarray(band), row], axis=1))
+    return np.concatenate(rows, axis=0)
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:

@@ -49,6 +49,7 @@ class DeformableEmotion(EskimezEmotion):
     needs_emotion = True
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # the seed states no parameter counts
+    side_stages = ("eskimez: emotion D", "deformable: discriminator")
 
     def build(self, cfg: DeformableConfig) -> nn.ModuleDict:
         return DeformableGenerator(cfg)

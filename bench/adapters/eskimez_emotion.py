@@ -67,6 +67,10 @@ class EskimezEmotion(TorchAdapter):
     needs_emotion = True
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # neither paper states parameter counts
+    side_stages = ("eskimez: emotion D",)
+
+    def profile_options(self, steps: int) -> dict[str, Any]:
+        return {**super().profile_options(steps), "emo_pretrain_steps": steps}
 
     def build(self, cfg: EskimezConfig) -> nn.ModuleDict:
         return EskimezGenerator(cfg)

@@ -53,6 +53,11 @@ class Speech2Vid(TorchAdapter):
     needs_emotion = False
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
+    side_stages = ("speech2vid: deblur",)
+
+    def profile_options(self, steps: int) -> dict[str, Any]:
+        return {**super().profile_options(steps), "deblur_steps": steps,
+                "deblur_max_seconds": None}
 
     def build(self, cfg: Speech2VidConfig) -> nn.ModuleDict:
         return Speech2VidNets(cfg)

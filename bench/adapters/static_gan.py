@@ -51,6 +51,11 @@ class StaticGAN(TorchAdapter):
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
 
+    def frames_per_step(self, cfg: StaticGANConfig, train: Sequence[Clip]) -> int:
+        """``batch`` clips x ``frames_per_clip`` frames, each generated on its own."""
+        longest = max((c.num_frames for c in train), default=cfg.frames_per_clip)
+        return int(cfg.batch * max(1, min(cfg.frames_per_clip, longest)))
+
     def build(self, cfg: StaticGANConfig) -> nn.ModuleDict:
         return StaticGenerator(cfg)
 

@@ -43,6 +43,10 @@ class TorchAdapter(Adapter):
     """Budget name (``smoke``, ``demo``, ``paper``) -> frozen config dataclass instance."""
     paper_parameters: ClassVar[dict[str, int]] = {}
     """Parameter counts the paper states, by module name (empty when it states none)."""
+    side_stages: ClassVar[tuple[str, ...]] = ()
+    """Training stages (``run_steps`` descriptions) that do not train the generator on
+    generated frames (e.g. discriminator pre-training); ``bench profile`` gives no frames/s
+    for them."""
 
     def __init__(self, seed: int = 0, device: str | None = None, **options: Any) -> None:
         super().__init__(seed, device, **options)
@@ -63,6 +67,19 @@ class TorchAdapter(Adapter):
     def synthesize(self, image: torch.Tensor, audio: np.ndarray, emotion: str | None,
                    num_frames: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+    # -- may override ------------------------------------------------------------------------
+    def frames_per_step(self, cfg: Any, train: Sequence[Clip]) -> int:
+        """Frames the generator makes in one training step: ``batch x seq_len`` (sequences
+        no longer than the longest training clip), or ``batch`` without ``seq_len``."""
+        length = getattr(cfg, "seq_len", 1)
+        longest = max((c.num_frames for c in train), default=length)
+        return int(cfg.batch * max(1, min(length, longest)))
+
+    def profile_options(self, steps: int) -> dict[str, Any]:
+        """Options that make ``fit`` run ``steps`` steps of each stage and no time limit
+        (``bench profile``); adapters with more stages add theirs."""
+        return {"steps": steps, "max_seconds": None}
 
     # -- provided ----------------------------------------------------------------------------
     @property

@@ -14,11 +14,12 @@ Conventions (all generators):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -312,11 +313,42 @@ class TrainLog:
     stopped_early: bool = False
     first: dict[str, float] | None = None
     last: dict[str, float] | None = None
+    desc: str = "train"
+    step_seconds: list[float] = field(default_factory=list)
+    """Wall-clock seconds of each step (the GPU synchronised first when one was used)."""
+
+    @property
+    def median_step_seconds(self) -> float | None:
+        """Median step time leaving out the first step (warm-up) when there are more."""
+        times = self.step_seconds[1:] if len(self.step_seconds) > 1 else self.step_seconds
+        return float(np.median(times)) if times else None
 
     def as_dict(self) -> dict[str, Any]:
+        median = self.median_step_seconds
         return {"steps": self.steps, "seconds": round(self.seconds, 2),
+                "median_step_s": None if median is None else round(median, 4),
                 "stopped_early": self.stopped_early, "losses_first": self.first,
                 "losses_last": self.last}
+
+
+_RECORDERS: list[list[TrainLog]] = []
+
+
+@contextlib.contextmanager
+def recording_training() -> Iterator[list[TrainLog]]:
+    """Collect the :class:`TrainLog` of every :func:`run_steps` call made inside the block
+    (``bench profile`` uses it to time each training stage of an adapter's ``fit``)."""
+    logs: list[TrainLog] = []
+    _RECORDERS.append(logs)
+    try:
+        yield logs
+    finally:
+        _RECORDERS.remove(logs)
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def run_steps(step: Callable[[int], dict[str, float]], steps: int,
@@ -331,14 +363,19 @@ def run_steps(step: Callable[[int], dict[str, float]], steps: int,
 
         bar = tqdm(total=steps, desc=desc, unit="step", leave=False)
     history: list[dict[str, float]] = []
-    log = TrainLog()
+    log = TrainLog(desc=desc)
+    for recorder in _RECORDERS:
+        recorder.append(log)
     start = time.perf_counter()
     try:
         for i in range(1, steps + 1):
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 log.stopped_early = True
                 break
-            history.append({k: float(v) for k, v in step(i).items()})
+            began = time.perf_counter()
+            history.append({k: float(v) for k, v in step(i).items()})  # float() waits for the GPU
+            _synchronize()
+            log.step_seconds.append(time.perf_counter() - began)
             log.steps = i
             if bar is not None:
                 bar.update(1)

@@ -440,7 +440,8 @@ def train_deblur(nets: Speech2VidNets, data: TrainingData, cfg: Speech2VidConfig
         return {"deblur_l1": loss.item()}
 
     deblur.train()
-    return run_steps(step, cfg.deblur_steps, cfg.deblur_max_seconds).as_dict()
+    return run_steps(step, cfg.deblur_steps, cfg.deblur_max_seconds,
+                     desc="speech2vid: deblur").as_dict()
 
 
 def train_speech2vid(nets: Speech2VidNets, train: Sequence[Any], cfg: Speech2VidConfig,
@@ -465,7 +466,8 @@ def train_speech2vid(nets: Speech2VidNets, train: Sequence[Any], cfg: Speech2Vid
     nets.to(memory_format=torch.channels_last)  # the same weights; faster convolutions on CPU
     nets.train()
     log: dict[str, Any] = {"frames": data.bank.total_frames, "clips": len(data.bank),
-                           **run_steps(step, cfg.steps, cfg.max_seconds).as_dict()}
+                           **run_steps(step, cfg.steps, cfg.max_seconds,
+                                       desc="speech2vid: generator").as_dict()}
     if "deblur" in nets:
         log["deblur"] = train_deblur(nets, data, cfg, rng, device)
     nets.eval()
