@@ -170,7 +170,7 @@ def profile(models, steps, clips, json_path, **kw) -> None:
     """Time training steps of each model at a budget's sizes: s/step, frames/s, peak memory."""
     from bench.adapters.torch_base import TorchAdapter
     from bench.fileio import atomic_write_json
-    from bench.profile import profile_table, profile_training
+    from bench.profile import PROFILE_HEADER, profile_table, profile_training
     from bench.runner import Runner, resolve_models
 
     runner = Runner(_run_config(models=models, **kw), echo=_echo_err)
@@ -179,7 +179,8 @@ def profile(models, steps, clips, json_path, **kw) -> None:
     if not refs:
         raise click.ClickException("no prepared training clips")
     train = [runner.load_clip(r) for r in refs]
-    rows = []
+    rows: list[dict] = []
+    click.echo(PROFILE_HEADER)
     for cls in resolve_models(models):
         if not issubclass(cls, TorchAdapter):
             _echo_err(f"{cls.name}: skipped (no training steps to time)")
@@ -187,9 +188,9 @@ def profile(models, steps, clips, json_path, **kw) -> None:
         _echo_err(f"{cls.name}: {steps} steps per stage at the {kw['budget']} budget")
         rows.append(profile_training(cls, train, kw["budget"], steps, runner.device,
                                      kw["seed"]))
-    click.echo(profile_table(rows))
-    if json_path:
-        atomic_write_json(Path(json_path), {"rows": rows})
+        click.echo(profile_table(rows[-1:], header=False))  # each model as soon as it is done
+        if json_path:
+            atomic_write_json(Path(json_path), {"rows": rows})
 
 
 @main.command()

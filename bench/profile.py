@@ -114,11 +114,13 @@ def profile_training(cls: type[TorchAdapter], train: Sequence[Clip], budget: str
             "peak_memory_kind": memory.kind}
 
 
-def profile_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown table: one line per model and stage."""
-    lines = ["| Model | Budget | Device | Stage | Steps | s/step (median) | frames/step | "
-             "frames/s | Peak memory (MiB) |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+PROFILE_HEADER = ("| Model | Budget | Device | Stage | Steps | s/step (median) | frames/step | "
+                  "frames/s | Peak memory (MiB) |\n|---|---|---|---|---:|---:|---:|---:|---:|")
+
+
+def profile_table(rows: Sequence[dict[str, Any]], header: bool = True) -> str:
+    """Markdown table: one line per model and stage (``header=False``: the lines only)."""
+    lines = [PROFILE_HEADER] if header else []
 
     def show(value: Any) -> str:
         return "—" if value is None else str(value)
