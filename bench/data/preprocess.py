@@ -553,6 +553,21 @@ def _prepare_task(ref: ClipRef, cache_root: Path, params: PrepParams,
         return False, f"{ref.clip_id}: {err.__class__.__name__}: {_one_line(err)}", False
 
 
+def _cached_outcome(ref: ClipRef, cache_root: Path, params: PrepParams,
+                    retry_failed: bool = False) -> tuple[bool, str | None, bool] | None:
+    """The outcome of a clip the cache already answers for (a complete entry or a remembered
+    failure), without decoding it; None when it must be prepared."""
+    try:
+        key = cache_key(ref, params, source_hashes(ref))
+    except Exception:  # noqa: BLE001 - unreadable sources: the worker reports why
+        return None
+    if is_complete(entry_path(cache_root, key)):
+        return True, None, True
+    known = None if retry_failed else _known_failure(failure_path(cache_root, key))
+    return None if known is None else (False, _one_line(KnownFailure(f"{ref.clip_id}: {known}")),
+                                       True)
+
+
 def remove_stale_temp(cache_root: str | Path, max_age_s: float = 3600.0) -> int:
     """Delete temporary entry folders left by killed runs (older than ``max_age_s``)."""
     removed = 0
@@ -588,7 +603,6 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
     cache_root = Path(cache_root)
     cache_root.mkdir(parents=True, exist_ok=True)
     remove_stale_temp(cache_root)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(refs) or 1))
     outcomes: dict[int, tuple[bool, str | None, bool]] = {}
     bar = tqdm(total=len(refs), desc="preprocess", unit="clip", disable=not progress)
 
@@ -599,14 +613,22 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
         bar.update(1)
 
     try:
+        todo = []  # what the cache cannot answer: only these start worker processes
+        for index, ref in enumerate(refs):
+            cached = _cached_outcome(ref, cache_root, params, retry_failed)
+            if cached is None:
+                todo.append(index)
+            else:
+                record(index, cached)
+        workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
         if workers == 1:
-            for index, ref in enumerate(refs):
-                record(index, _prepare_task(ref, cache_root, params, retry_failed))
+            for index in todo:
+                record(index, _prepare_task(refs[index], cache_root, params, retry_failed))
         else:
             context = multiprocessing.get_context("spawn")  # fresh dlib objects per process
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_prepare_task, ref, cache_root, params, retry_failed): index
-                           for index, ref in enumerate(refs)}
+                futures = {pool.submit(_prepare_task, refs[index], cache_root, params,
+                                       retry_failed): index for index in todo}
                 try:
                     for future in as_completed(futures):
                         record(futures[future], future.result())
