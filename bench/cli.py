@@ -152,6 +152,20 @@ def train(model, **kw) -> None:
     click.echo(f"{cls.name}: checkpoint in {runner.run_dir / cls.name / 'checkpoint'} ({log})")
 
 
+def _settings(pairs: tuple[str, ...]) -> dict:
+    """``FIELD=VALUE`` pairs; values are read as JSON when they parse (numbers, lists, true)."""
+    out = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep or not field:
+            raise click.BadParameter(f"{pair!r}: expected FIELD=VALUE", param_hint="--set")
+        try:
+            out[field] = json.loads(value)
+        except json.JSONDecodeError:
+            out[field] = value
+    return out
+
+
 @main.command()
 @click.option("--model", "models", multiple=True, default=("all",), show_default=True,
               help="Registered model name or module:Class (repeatable; 'all' for every one).")
@@ -165,8 +179,10 @@ def train(model, **kw) -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the measurements as JSON here.")
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Change a config field of the budget (repeatable), e.g. --set batch=2.")
 @user_errors
-def profile(models, steps, clips, json_path, **kw) -> None:
+def profile(models, steps, clips, json_path, settings, **kw) -> None:
     """Time training steps of each model at a budget's sizes: s/step, frames/s, peak memory."""
     from bench.adapters.torch_base import TorchAdapter
     from bench.fileio import atomic_write_json
@@ -187,7 +203,7 @@ def profile(models, steps, clips, json_path, **kw) -> None:
             continue
         _echo_err(f"{cls.name}: {steps} steps per stage at the {kw['budget']} budget")
         rows.append(profile_training(cls, train, kw["budget"], steps, runner.device,
-                                     kw["seed"]))
+                                     kw["seed"], _settings(settings)))
         click.echo(profile_table(rows[-1:], header=False))  # each model as soon as it is done
         if json_path:
             atomic_write_json(Path(json_path), {"rows": rows})

@@ -11,6 +11,7 @@ level before ``fit``, sampled every 10 ms (Linux ``/proc``; unavailable elsewher
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -87,6 +88,11 @@ def profile_training(cls: type[TorchAdapter], train: Sequence[Clip], budget: str
     if steps < 2:
         raise ValueError("profile at least 2 steps (the first is left out as warm-up)")
     probe = cls(seed=seed, device=device)
+    fields = {f.name for f in dataclasses.fields(probe.config_for(budget))}
+    unknown = sorted(set(options or {}) - fields)
+    if unknown:
+        raise ValueError(f"{cls.name}: no config field {', '.join(unknown)}; fields: "
+                         f"{', '.join(sorted(fields))}")
     adapter = cls(seed=seed, device=device, **{**probe.profile_options(steps), **(options or {})})
     torch_device = resolve_device(device)
     cfg = adapter.config_for(budget)
@@ -107,7 +113,7 @@ def profile_training(cls: type[TorchAdapter], train: Sequence[Clip], budget: str
     return {"model": cls.name, "budget": budget, "device": str(torch_device),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "size": getattr(cfg, "size", None), "batch": getattr(cfg, "batch", None),
-            "train_clips": len(train), "stages": stages,
+            "train_clips": len(train), "options": dict(options or {}), "stages": stages,
             "fit_s": round(time.perf_counter() - start, 2),
             "peak_memory_mib": (None if memory.peak_bytes is None
                                 else round(memory.peak_bytes / 2**20, 1)),

@@ -66,6 +66,8 @@ def test_models_without_training_steps_are_refused_and_warm_up_is_required():
         profile_training(StillImage, [clip(0)], "demo", steps=3)
     with pytest.raises(ValueError, match="at least 2"):
         profile_training(Speech2Vid, [clip(0)], "smoke", steps=1)
+    with pytest.raises(ValueError, match="no config field batchsize"):
+        profile_training(Speech2Vid, [clip(0)], "smoke", steps=2, options={"batchsize": 2})
 
 
 def test_cpu_peak_memory_sees_a_large_allocation():
@@ -89,7 +91,8 @@ def test_cli_profiles_prepared_training_clips(synth_crema_root, tmp_path):
     out = tmp_path / "profile.json"
     result = CliRunner().invoke(main, [
         "profile", "--model", "speech2vid", "--model", "still-image", "--budget", "smoke",
-        "--steps", "2", "--clips", "2", "--dataset", "crema-d", "--root", str(synth_crema_root),
+        "--steps", "2", "--clips", "2", "--set", "batch=3", "--dataset", "crema-d",
+        "--root", str(synth_crema_root),
         "--cache-dir", str(tmp_path / "cache"), "--workers", "1", "--quiet", "--device", "cpu",
         "--json", str(out)])
     assert result.exit_code == 0, result.output
@@ -97,3 +100,4 @@ def test_cli_profiles_prepared_training_clips(synth_crema_root, tmp_path):
     assert "| speech2vid | smoke | cpu | speech2vid: generator | 2 |" in result.output
     rows = json.loads(out.read_text())["rows"]
     assert [r["model"] for r in rows] == ["speech2vid"] and rows[0]["train_clips"] == 2
+    assert rows[0]["batch"] == 3 and rows[0]["options"] == {"batch": 3}
