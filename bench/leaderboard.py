@@ -295,8 +295,25 @@ def _provenance_notes(rows: list[Row]) -> list[str]:
         if row.kind == "model" and p:
             out.append(f"- {row.model}: code {p.get('git_commit', '?')}, seed "
                        f"{p.get('seed')}, device {p.get('device')}, split {row.split} "
-                       f"v{p.get('split_version')}, data {p.get('dataset_hash', '?')[:12]}")
+                       f"v{p.get('split_version')}, data {p.get('dataset_hash', '?')[:12]}"
+                       f"{_training_text(p.get('train_log'))}")
     return out
+
+
+def _training_text(log: object) -> str:
+    """", trained N steps in S s" (and why it stopped) from a model's training log."""
+    if not isinstance(log, dict) or not log.get("steps"):
+        return ""
+    text = f", trained {log['steps']} steps"
+    if log.get("wall_s") is not None:
+        text += f" in {float(log['wall_s']):.0f} s"
+    stages = log.get("stages") if isinstance(log.get("stages"), dict) else {}
+    if log.get("stopped_early") or any(isinstance(st, dict) and st.get("stopped_early")
+                                       for st in stages.values()):
+        text += " (stopped at the budget's time limit)"
+    if log.get("perceptual"):
+        text += f", perceptual loss: {log['perceptual']}"
+    return text
 
 
 def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:

@@ -115,3 +115,17 @@ def test_models_are_ranked_per_column_and_sorted_by_mean_rank():
     assert "| 1.2 |" in model_lines[0] or "| 1.3 |" in model_lines[0]
     assert "**0.350**" in model_lines[0] and "**" not in model_lines[2]
     assert ",mean_rank," in render_csv(rows, cols).splitlines()[0]
+
+
+def test_model_footnote_says_how_long_it_trained_and_with_which_perceptual_network():
+    trained = _summary("vougioukas")
+    trained["provenance"]["train_log"] = {
+        "steps": 536, "wall_s": 105.1, "perceptual": "stand-in: VGG-19 with seeded random "
+        "weights", "stages": {"joint": {"steps": 536, "stopped_early": True}}}
+    rows, cols = build_table("synthetic", [trained, _summary("still-image")])
+    md = render_markdown("synthetic", rows, cols)
+    line = next(x for x in md.splitlines() if x.startswith("- vougioukas: code"))
+    assert "trained 536 steps in 105 s (stopped at the budget's time limit)" in line
+    assert "perceptual loss: stand-in: VGG-19" in line
+    still = next(x for x in md.splitlines() if x.startswith("- still-image: code"))
+    assert "trained" not in still
