@@ -10,6 +10,14 @@ from typing import Any
 
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read the process umask once (setting it is the only way to read it)
+
+
+def usual_mode(tmp: str) -> None:
+    """Give a ``mkstemp`` file (created 0600) the mode an ordinary ``open`` would give it."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
@@ -19,6 +27,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -53,6 +62,7 @@ def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     os.close(fd)
     try:
         np.savez_compressed(tmp, **arrays)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

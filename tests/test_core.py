@@ -65,3 +65,22 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         atomic_write_text(target, "second")
     assert target.read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_writes_get_the_mode_an_ordinary_open_gives(tmp_path):
+    import numpy as np
+
+    from bench.fileio import atomic_save_npz
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = plain.stat().st_mode & 0o777
+    text = atomic_write_text(tmp_path / "board.md", "x")
+    arrays = atomic_save_npz(tmp_path / "a.npz", x=np.zeros(2))
+    assert text.stat().st_mode & 0o777 == expected == arrays.stat().st_mode & 0o777
+    from bench.data.media import write_video, write_wav
+
+    video = write_video(tmp_path / "v.mp4", np.zeros((2, 16, 16, 3), np.uint8),
+                        np.zeros(1280, np.float32))
+    wav = write_wav(tmp_path / "a.wav", np.zeros(160, np.float32))
+    assert video.stat().st_mode & 0o777 == expected == wav.stat().st_mode & 0o777

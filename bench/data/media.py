@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import AUDIO_RATE, VIDEO_FPS
+from bench.fileio import usual_mode
 
 
 class MediaError(Exception):
@@ -285,6 +286,7 @@ def write_video(path: str | Path, frames: np.ndarray, audio: np.ndarray | None =
                 out.mux(packet)
             if astream is not None:
                 _encode_audio(out, astream, np.asarray(audio, dtype=np.float32), rate)
+        usual_mode(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -331,6 +333,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int = AUDIO_RATE) -> Pa
             wav.setsampwidth(2)
             wav.setframerate(rate)
             wav.writeframes(pcm.tobytes())
+        usual_mode(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
