@@ -37,7 +37,9 @@ def _rss_bytes() -> int | None:
 
 class PeakMemory:
     """Peak memory while the block runs: CUDA allocator peak on a GPU; on a CPU the peak rise
-    of resident memory above its level at the start, sampled by a thread."""
+    of resident memory above its level at the start, sampled by a thread. The CPU figure is a
+    lower bound: memory the allocator reuses from what the process already holds does not
+    rise (``bench profile`` is most exact as the first thing a process does)."""
 
     def __init__(self, device: torch.device, interval: float = 0.01) -> None:
         self.device, self.interval = device, interval

@@ -71,13 +71,16 @@ def test_models_without_training_steps_are_refused_and_warm_up_is_required():
 
 
 def test_cpu_peak_memory_sees_a_large_allocation():
-    with PeakMemory(torch.device("cpu"), interval=0.001) as memory:
-        block = np.ones(64 * 2**20, np.uint8)  # 64 MiB, touched
-        block[::4096] = 2
-        import time
+    import mmap
+    import time
 
+    size = 64 * 2**20
+    with PeakMemory(torch.device("cpu"), interval=0.001) as memory:
+        # fresh pages from the OS (malloc could reuse memory that is already resident)
+        block = mmap.mmap(-1, size)
+        block.write(b"\1" * size)
         time.sleep(0.05)
-        del block
+        block.close()
     assert memory.peak_bytes is not None and memory.peak_bytes >= 48 * 2**20
 
 
