@@ -50,11 +50,7 @@ class StaticGAN(TorchAdapter):
     needs_emotion = False
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
-
-    def frames_per_step(self, cfg: StaticGANConfig, train: Sequence[Clip]) -> int:
-        """``batch`` clips x ``frames_per_clip`` frames, each generated on its own."""
-        longest = max((c.num_frames for c in train), default=cfg.frames_per_clip)
-        return int(cfg.batch * max(1, min(cfg.frames_per_clip, longest)))
+    sequence_field = "frames_per_clip"  # batch clips x frames_per_clip frames per step
 
     def build(self, cfg: StaticGANConfig) -> nn.ModuleDict:
         return StaticGenerator(cfg)

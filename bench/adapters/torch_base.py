@@ -68,11 +68,15 @@ class TorchAdapter(Adapter):
                    num_frames: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    sequence_field: ClassVar[str] = "seq_len"
+    """Config field holding the frames per training sample (``frames_per_step``)."""
+
     # -- may override ------------------------------------------------------------------------
     def frames_per_step(self, cfg: Any, train: Sequence[Clip]) -> int:
-        """Frames the generator makes in one training step: ``batch x seq_len`` (sequences
-        no longer than the longest training clip), or ``batch`` without ``seq_len``."""
-        length = getattr(cfg, "seq_len", 1)
+        """Frames the generator makes in one training step: ``batch x`` the config's
+        ``sequence_field`` (sequences no longer than the longest training clip), or ``batch``
+        when the config has no such field."""
+        length = getattr(cfg, self.sequence_field, 1)
         longest = max((c.num_frames for c in train), default=length)
         return int(cfg.batch * max(1, min(length, longest)))
 
