@@ -1,0 +1,90 @@
+"""Numbers unchanged across refactors (issue 11): a recorded reference of the outputs.
+
+``tests/reference/smoke_run_0b23ec7.json`` holds the per-clip values and the leaderboard CSV's
+numbers of one small configuration, recorded with the code at commit 0b23ec7 (before the
+architecture change): the session's tiny synthetic CREMA-D tree, ``still-image``,
+``static-gan`` and ``eskimez-emotion`` at the smoke budget (step-count budgets, so the weights
+do not depend on the machine's speed), the harness-trained SyncNet and emotion judges at the
+smoke budget, and the metrics PSNR, SSIM, CPBD, blinks, ACD, LSE and EmoAcc. This test runs
+the same configuration with today's code and compares every number to 1e-9.
+
+A number that is unavailable in one and a number in the other is a difference too. Run
+``python tests/test_numbers_unchanged.py OUT`` on a finished run folder to print the same
+extraction (how the reference was made).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+REFERENCE = Path(__file__).parent / "reference" / "smoke_run_0b23ec7.json"
+MODELS = ("still-image", "static-gan", "eskimez-emotion")
+METRICS = "psnr,ssim,cpbd,blinks,acd,lse,emoacc"
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None  # empty cell or "unavailable"
+
+
+def extract(out: Path) -> dict:
+    """The leaderboard's numbers per row and every model's per-clip table, from ``out``
+    (which holds ``lb/crema-d.csv`` and ``runs/``)."""
+    board = {}
+    with open(out / "lb" / "crema-d.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            key = " | ".join([row["kind"], row["model"], row["source"]])
+            board[key] = {k: _number(v) for k, v in row.items()
+                          if k not in ("kind", "model", "source", "split")}
+    per_clip = {}
+    for table in sorted((out / "runs" / "crema-d" / "vougioukas2019").glob("*/scores.csv")):
+        with open(table, newline="") as f:
+            per_clip[table.parent.name] = {
+                row["clip_id"]: {k: _number(v) for k, v in row.items() if k != "clip_id"}
+                for row in csv.DictReader(f)}
+    return {"leaderboard": board, "per_clip": per_clip}
+
+
+def _differences(expected: dict, got: dict, where: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(expected) | set(got)):
+        here = f"{where}/{key}"
+        if key not in got or key not in expected:
+            out.append(f"{here}: only in {'reference' if key in expected else 'this run'}")
+            continue
+        a, b = expected[key], got[key]
+        if isinstance(a, dict):
+            out += _differences(a, b, here)
+        elif a is None or b is None:
+            if a is not b:
+                out.append(f"{here}: reference {a}, now {b}")
+        elif not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9):
+            out.append(f"{here}: reference {a!r}, now {b!r}")
+    return out
+
+
+def test_smoke_run_numbers_equal_the_recorded_reference(synth_crema_root, tmp_path):
+    from bench.cli import main
+
+    args = ["run", "--budget", "smoke", "--dataset", "crema-d", "--root", str(synth_crema_root),
+            "--runs-dir", str(tmp_path / "runs"), "--leaderboard-dir", str(tmp_path / "lb"),
+            "--cache-dir", str(tmp_path / "cache"), "--quiet", "--workers", "1",
+            "--metrics", METRICS]
+    for model in MODELS:
+        args += ["--model", model]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    differences = _differences(json.loads(REFERENCE.read_text()), extract(tmp_path))
+    assert not differences, "\n".join(differences[:40])
+
+
+if __name__ == "__main__":
+    print(json.dumps(extract(Path(sys.argv[1])), indent=1, sort_keys=True))
