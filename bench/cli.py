@@ -40,14 +40,14 @@ def user_errors(func):
 
 
 def _run_config(**kw):
-    from bench.runner import RunConfig, default_cache_dir
+    from bench.stages.workspace import RunConfig, default_cache_dir
 
     return RunConfig(
         dataset=kw["dataset"], root=Path(kw["root"]) if kw.get("root") else None,
         split=kw.get("split"), models=tuple(kw.get("models") or ("all",)),
         budget=kw.get("budget", "demo"),
         metrics=tuple(kw["metrics"].split(",")) if kw.get("metrics") else None,
-        seed=kw.get("seed", 0), runs_dir=Path(kw.get("runs_dir", "runs")),
+        protocol=kw.get("protocol") or "default", seed=kw.get("seed", 0), runs_dir=Path(kw.get("runs_dir", "runs")),
         cache_dir=Path(kw["cache_dir"]) if kw.get("cache_dir") else default_cache_dir(),
         leaderboard_dir=Path(kw.get("leaderboard_dir", "leaderboards")),
         device=kw.get("device"), workers=kw.get("workers"),
@@ -83,7 +83,11 @@ def data_options(func):
                         help="Folder where the dataset's release is unpacked "
                              "(synthetic: omit to use the embedded corpus).")(func)
     func = click.option("--split", default=None,
-                        help="Split name (default: the dataset's default split).")(func)
+                        help="Split name (default: the protocol's split for the dataset, "
+                             "else the dataset's default split).")(func)
+    func = click.option("--protocol", default="default", show_default=True,
+                        help="A paper's evaluation setting (see `bench protocols`): split, "
+                             "metrics, generation protocol, reported rows.")(func)
     func = click.option("--seed", default=0, show_default=True, type=int)(func)
     func = click.option("--cache-dir", type=click.Path(), default=None,
                         help="Cache folder (default $TALKBENCH_CACHE or "
@@ -143,13 +147,14 @@ def run(models, adapters, **kw) -> None:
 def train(model, **kw) -> None:
     """Train one model on the split's train part (or reuse its checkpoint)."""
     from bench.adapters import adapter_class
-    from bench.runner import Runner
+    from bench.stages.train import fit_or_load
+    from bench.stages.workspace import Workspace
 
-    runner = Runner(_run_config(models=[model], **kw), echo=_echo_err)
-    runner.load_data()
+    ws = Workspace(_run_config(models=[model], **kw), echo=_echo_err)
     cls = adapter_class(model)
-    _, _, log = runner.fit_or_load(cls, runner.run_dir / cls.name)
-    click.echo(f"{cls.name}: checkpoint in {runner.run_dir / cls.name / 'checkpoint'} ({log})")
+    trained = fit_or_load(ws, cls, ws.run_dir / cls.name)
+    click.echo(f"{cls.name}: checkpoint in {ws.run_dir / cls.name / 'checkpoint'} "
+               f"({trained.log})")
 
 
 def _settings(pairs: tuple[str, ...]) -> dict:
@@ -187,14 +192,14 @@ def profile(models, steps, clips, json_path, settings, **kw) -> None:
     from bench.adapters.torch_base import TorchAdapter
     from bench.fileio import atomic_write_json
     from bench.profile import PROFILE_HEADER, profile_table, profile_training
-    from bench.runner import Runner, resolve_models
+    from bench.runner import resolve_models
+    from bench.stages.workspace import Workspace
 
-    runner = Runner(_run_config(models=models, **kw), echo=_echo_err)
-    runner.load_data()
-    refs = runner.prepare("train")[:clips]
+    ws = Workspace(_run_config(models=models, **kw), echo=_echo_err)
+    refs = ws.prepare("train")[:clips]
     if not refs:
         raise click.ClickException("no prepared training clips")
-    train = [runner.load_clip(r) for r in refs]
+    train = [ws.load_clip(r) for r in refs]
     rows: list[dict] = []
     click.echo(PROFILE_HEADER)
     for cls in resolve_models(models):
@@ -202,7 +207,7 @@ def profile(models, steps, clips, json_path, settings, **kw) -> None:
             _echo_err(f"{cls.name}: skipped (no training steps to time)")
             continue
         _echo_err(f"{cls.name}: {steps} steps per stage at the {kw['budget']} budget")
-        rows.append(profile_training(cls, train, kw["budget"], steps, runner.device,
+        rows.append(profile_training(cls, train, kw["budget"], steps, ws.device,
                                      kw["seed"], _settings(settings)))
         click.echo(profile_table(rows[-1:], header=False))  # each model as soon as it is done
         if json_path:
@@ -255,15 +260,14 @@ def generate(model, image, audio, emotion, checkpoint, out, seed) -> None:
 @user_errors
 def prepare(parts, **kw) -> None:
     """Detect faces and landmarks, align, crop and cache the dataset's clips."""
-    from bench.runner import Runner
+    from bench.stages.workspace import Workspace
 
-    runner = Runner(_run_config(**kw), echo=_echo_err)
-    runner.load_data()
+    ws = Workspace(_run_config(**kw), echo=_echo_err)
     for part in parts.split(","):
-        refs = runner.prepare(part.strip())
-        click.echo(f"{part}: {len(refs)}/{len(runner.parts[part.strip()])} clips prepared")
-    if runner.failed:
-        click.echo(f"{len(runner.failed)} clips skipped (reasons above)")
+        refs = ws.prepare(part.strip())
+        click.echo(f"{part}: {len(refs)}/{len(ws.parts[part.strip()])} clips prepared")
+    if ws.failed:
+        click.echo(f"{len(ws.failed)} clips skipped (reasons above)")
 
 
 @main.command()
@@ -363,12 +367,11 @@ def judges() -> None:
 def judges_train(name, **kw) -> None:
     """Train judge NAME on the dataset's train split and cache it (see `bench judges list`)."""
     from bench.judges.store import JUDGES
-    from bench.runner import Runner
+    from bench.stages.judges import train_judge
+    from bench.stages.workspace import Workspace
 
     JUDGES.get(name)  # unknown names fail here, with a hint
-    runner = Runner(_run_config(**kw), echo=_echo_err)
-    runner.load_data()
-    judge = runner.train_judge(name)
+    judge = train_judge(Workspace(_run_config(**kw), echo=_echo_err), name)
     click.echo(f"{name}: {judge.describe()} in {judge.directory}")
     click.echo(f"  log: {json.dumps(judge.record.get('log', {}))}")
 
@@ -380,19 +383,19 @@ def judges_train(name, **kw) -> None:
 @user_errors
 def judges_report(**kw) -> None:
     """Each trained judge of the dataset: provenance and quality on the real test clips."""
-    from bench.runner import Runner
+    from bench.stages.judges import report_judges
+    from bench.stages.workspace import Workspace
 
-    runner = Runner(_run_config(**kw), echo=_echo_err)
-    runner.load_data()
-    report = runner.report_judges()
+    ws = Workspace(_run_config(**kw), echo=_echo_err)
+    report = report_judges(ws)
     if not report:
         raise click.ClickException(f"no trained judges for {kw['dataset']}; train one with "
                                    f"`bench judges train NAME --dataset {kw['dataset']}`")
     from bench.leaderboard import judge_notes
 
-    for line in judge_notes({runner.split.name: report}):
+    for line in judge_notes({ws.split.name: report}):
         click.echo(line)
-    click.echo(f"wrote {runner.run_dir / 'judges.json'}")
+    click.echo(f"wrote {ws.run_dir / 'judges.json'}")
 
 
 @judges.command("list")

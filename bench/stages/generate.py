@@ -1,0 +1,121 @@
+"""Stage 4: every test clip generated from (identity image, audio, emotion).
+
+``generated/<clip>.npz`` holds the frames that are scored, keyed by the training key, the
+clip's cache key, the requested emotion and the identity rule; ``videos/<clip>.mp4`` is the
+same video with its sound, for people to watch. Under the EmoAcc protocol of seed 002 (the
+emotion sweep) a model that uses the emotion also generates each clip once per other emotion,
+``generated/<clip>@<EMOTION>.npz``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench import EMOTIONS
+from bench.adapters.base import check_generated
+from bench.core import cache
+from bench.data.clip import Clip, ClipRef
+from bench.provenance import stable_hash
+from bench.stages.train import Trained
+from bench.stages.workspace import Workspace, progress
+
+
+@dataclass
+class Generated:
+    """The generation keys of the clips that were generated, and why the others were not."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def generated_path(model_dir: Path, clip_id: str, emotion: str | None = None) -> Path:
+    """Where a generated clip is cached (``emotion``: one of the sweep's other emotions)."""
+    name = clip_id if emotion is None else f"{clip_id}@{emotion}"
+    return Path(model_dir) / "generated" / f"{name}.npz"
+
+
+def generation_key(ws: Workspace, trained: Trained, ref: ClipRef, emotion: str | None) -> str:
+    """Everything a generated clip depends on."""
+    return stable_hash([trained.key, ws.clip_key(ref), emotion, ws.protocol.identity_rule])
+
+
+def identity_image(ws: Workspace, clip: Clip) -> np.ndarray:
+    """The identity image the protocol gives the generator for a test clip."""
+    return clip.frames[ws.protocol.identity_index(len(clip.frames))]
+
+
+def generate_clips(ws: Workspace, trained: Trained, model_dir: Path,
+                   refs: list[ClipRef]) -> Generated:
+    """Generate every clip of ``refs`` once (cached), then the emotion sweep when it applies.
+    A clip the model fails on is reported and left out; the others go on."""
+    adapter = trained.adapter
+    out = Generated()
+    for ref in progress(refs, f"{adapter.name}: generate", ws.cfg.progress):
+        key = generation_key(ws, trained, ref, ref.emotion)
+        path = generated_path(model_dir, ref.clip_id)
+        if cache.npz_key(path) == key:
+            out.keys[ref.clip_id] = key
+            continue
+        clip = ws.load_clip(ref)
+        identity = identity_image(ws, clip)
+        try:
+            frames = adapter.generate(identity, clip.audio, clip.emotion)
+            check_generated(frames, identity, clip.audio)
+        except Exception as err:  # noqa: BLE001 - one model's failure on one clip
+            out.failures[ref.clip_id] = f"{ref.clip_id}: generation failed ({err})"
+            ws.echo(f"skipped: {out.failures[ref.clip_id]}")
+            continue
+        cache.write_npz(path, key, frames=frames)
+        from bench.data.media import write_video
+
+        write_video(model_dir / "videos" / f"{ref.clip_id}.mp4", frames, clip.audio)
+        out.keys[ref.clip_id] = key
+    if ws.emotion_sweep() and adapter.needs_emotion:
+        swept = [r for r in refs if r.clip_id in out.keys and r.emotion]
+        for ref in progress(swept, f"{adapter.name}: generate per emotion", ws.cfg.progress):
+            try:
+                generate_other_emotions(ws, trained, model_dir, ref)
+            except Exception as err:  # noqa: BLE001 - one model's failure on one clip
+                out.failures[ref.clip_id] = f"{ref.clip_id}: generation failed ({err})"
+                ws.echo(f"skipped: {out.failures[ref.clip_id]}")
+                out.keys.pop(ref.clip_id)
+    return out
+
+
+def generate_other_emotions(ws: Workspace, trained: Trained, model_dir: Path,
+                            ref: ClipRef) -> None:
+    """The clip generated with each emotion other than its own (for EmoAcc)."""
+    clip = None
+    for emotion in EMOTIONS:
+        if emotion == ref.emotion:
+            continue
+        key = generation_key(ws, trained, ref, emotion)
+        path = generated_path(model_dir, ref.clip_id, emotion)
+        if cache.npz_key(path) == key:
+            continue
+        clip = clip or ws.load_clip(ref)
+        identity = identity_image(ws, clip)
+        frames = trained.adapter.generate(identity, clip.audio, emotion)
+        check_generated(frames, identity, clip.audio)
+        cache.write_npz(path, key, frames=frames)
+
+
+def load_generated(model_dir: Path, clip_id: str, emotion: str | None = None) -> np.ndarray:
+    """The generated frames of a clip (that the stage above made)."""
+    with np.load(generated_path(model_dir, clip_id, emotion)) as data:
+        return data["frames"]
+
+
+def frames_by_emotion(model_dir: Path, ref: ClipRef, pred: np.ndarray, needs_emotion: bool
+                      ) -> dict[str, np.ndarray]:
+    """Requested emotion -> generated frames of one clip (EmoAcc). A model that ignores the
+    emotion made the same video for every request, so its one video stands for all."""
+    out = {ref.emotion: pred}
+    for emotion in EMOTIONS:
+        if emotion != ref.emotion:
+            out[emotion] = (load_generated(model_dir, ref.clip_id, emotion) if needs_emotion
+                            else pred)
+    return out

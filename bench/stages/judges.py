@@ -1,0 +1,80 @@
+"""Stage 2: the learned judges the metrics need (SPEC 5: without official weights, the harness
+trains its own on the split's train part), and their own quality on the real test clips.
+
+A judge's report is one cached record per judge, ``runs/<dataset>/<split>/judges/<name>.json``,
+keyed by the judge's weights hash and the test clips; ``judges.json`` beside it gathers them
+for the leaderboard's footnotes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.core import cache
+from bench.fileio import atomic_write_json
+from bench.provenance import device_name, stable_hash
+from bench.stages.workspace import Workspace
+
+
+def train_judge(ws: Workspace, name: str):
+    """Train judge ``name`` on the split's train part and cache it for the dataset."""
+    from bench.judges.store import judge_module, store_trained
+
+    module = judge_module(name)
+    train, val = ws.prepare("train"), ws.prepare("val")
+    if not train:
+        raise ValueError(f"no prepared training clips to train the {name} judge on")
+    cfg = ws.cfg
+    record = {"split": ws.split.name, "split_version": ws.split.version,
+              "budget": cfg.budget, "seed": cfg.seed, "n_train": len(train),
+              "n_val": len(val), "device": device_name(ws.device),
+              "train_key": stable_hash([ws.clip_key(r) for r in train])}
+    ws.echo(f"judge {name}: training on {cfg.dataset}/{ws.split.name} train "
+            f"({len(train)} clips, {cfg.budget} budget)")
+    return store_trained(
+        name, cfg.dataset, module.train, record=record, cache_dir=cfg.cache_dir,
+        train=ws.lazy(train), val=ws.lazy(val) if val else None, budget=cfg.budget,
+        device=ws.device, seed=cfg.seed, progress=cfg.progress)
+
+
+def ensure_judges(ws: Workspace) -> list[str]:
+    """Train the judges the run's metrics need and lack; returns the judges the metrics use.
+    A failure is reported and the metrics that needed the judge say they are unavailable."""
+    names: list[str] = []
+    for metric in ws.make_metrics(ground_truth=False):
+        name = metric.judge_name
+        if name is None or name in names:
+            continue
+        names.append(name)
+        try:
+            if metric.needs_trained_judge():
+                train_judge(ws, name)
+        except Exception as err:  # noqa: BLE001 - a judge failing must not stop the run
+            ws.echo(f"error: judge {name}: training failed: {err}")
+            ws.problems.append(f"judge {name}: training failed: {err}")
+    return sorted(names)
+
+
+def report_judges(ws: Workspace, names: Sequence[str] | None = None) -> dict[str, dict]:
+    """Each trained judge's provenance and its own quality on the real test clips, cached per
+    judge and gathered in ``runs/<dataset>/<split>/judges.json``."""
+    from bench.judges.store import JUDGES, judge_module, trained_judge
+
+    test = ws.prepare("test")
+    report: dict[str, dict] = {}
+    for name in names or JUDGES.names():
+        judge = trained_judge(name, ws.cfg.dataset, ws.cfg.cache_dir)
+        if judge is None:
+            continue
+        key = stable_hash([judge.record.get("weights_sha256"), [ws.clip_key(r) for r in test]])
+        path = ws.run_dir / "judges" / f"{name}.json"
+        record = cache.read_json(path, key)
+        if record is None:
+            model = judge.load(ws.device)
+            quality = judge_module(name).evaluate(model, ws.lazy(test), device=ws.device)
+            record = cache.write_json(path, key, {
+                "judge": judge.describe(), "n_test": len(test), "test": quality,
+                "train_log": judge.record.get("log", {})})
+        report[name] = record
+    atomic_write_json(ws.run_dir / "judges.json", report)
+    return report

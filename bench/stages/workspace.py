@@ -1,0 +1,193 @@
+"""Stage 1: what a run works on. `RunConfig` is everything a run depends on; `Workspace`
+opens the dataset, applies the split, and prepares (preprocesses) split parts on demand.
+
+Preprocessing is cached per clip by `bench.data.preprocess` (content-hash keys); a clip that
+cannot be prepared is reported once and left out, with its reason kept for the summaries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.data.clip import Clip, ClipRef
+from bench.provenance import stable_hash
+
+Echo = Callable[[str], None]
+
+
+def default_cache_dir() -> Path:
+    """``$TALKBENCH_CACHE`` or ``~/.cache/talkbench``."""
+    return Path(os.environ.get("TALKBENCH_CACHE", Path.home() / ".cache" / "talkbench"))
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class RunConfig:
+    """Everything a run depends on."""
+
+    dataset: str = "synthetic"
+    root: Path | None = None  # None for ``synthetic``: the embedded corpus is built in the cache
+    split: str | None = None  # None: the protocol's split for the dataset
+    models: Sequence[str] = ("all",)  # registered names or ``module:Class``
+    budget: str = "demo"
+    metrics: Sequence[str] | None = None  # None: the protocol's metrics
+    protocol: str = "default"  # a registered protocol (`bench protocols`)
+    seed: int = 0
+    runs_dir: Path = Path("runs")
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    leaderboard_dir: Path = Path("leaderboards")
+    device: str | None = None
+    workers: int | None = None
+    max_test_clips: int | None = None  # score only the first N test clips (quick looks)
+    progress: bool = True
+
+
+class LazyClips(Sequence[Clip]):
+    """Prepared clips loaded from the cache on access (what ``Adapter.fit`` receives)."""
+
+    def __init__(self, refs: Sequence[ClipRef], loader: Callable[[ClipRef], Clip]) -> None:
+        self.refs = list(refs)
+        self._loader = loader
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return LazyClips(self.refs[index], self._loader)
+        return self._loader(self.refs[index])
+
+
+def progress(items, desc: str, enabled: bool):
+    """``items`` with a progress bar naming the stage (when enabled)."""
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="clip", leave=False)
+
+
+def resolve_root(cfg: RunConfig, echo: Echo) -> Path:
+    """The dataset root; for ``synthetic`` without ``--root``, the embedded default corpus."""
+    if cfg.root is not None:
+        return Path(cfg.root)
+    if cfg.dataset != "synthetic":
+        raise ValueError(f"--root is required for dataset {cfg.dataset!r} (the folder where "
+                         f"its release is unpacked)")
+    from bench.data.synth import build_corpus
+
+    root = Path(cfg.cache_dir) / "corpus" / f"synthetic-seed{cfg.seed}"
+    if not (root / "corpus.json").exists():
+        echo(f"building the embedded synthetic corpus in {root} (seed {cfg.seed})")
+    build_corpus(root, layout="native", seed=cfg.seed, workers=cfg.workers,
+                 progress=cfg.progress)
+    return root
+
+
+class Workspace:
+    """The dataset of a run, its split parts, and their prepared clips."""
+
+    def __init__(self, cfg: RunConfig, echo: Echo = print) -> None:
+        from bench.adapters import BUDGETS
+        from bench.data.datasets import open_dataset
+        from bench.data.preprocess import PrepParams
+        from bench.data.splits import get_split
+        from bench.protocols import get_protocol
+
+        if cfg.budget not in BUDGETS:
+            raise ValueError(f"unknown budget {cfg.budget!r}; choose one of {', '.join(BUDGETS)}")
+        self.cfg = cfg
+        self.echo = echo
+        self.device = cfg.device or default_device()
+        self.problems: list[str] = []
+        self.protocol = get_protocol(cfg.protocol)
+        self.root = resolve_root(cfg, echo)
+        dataset = open_dataset(cfg.dataset, self.root)
+        scan = dataset.scan()
+        for line in scan.problems:
+            echo(f"warning: {line}")
+        self.problems += scan.problems
+        if not scan.clips:
+            raise ValueError(f"{cfg.dataset}: no clips found under {self.root}")
+        split_name = cfg.split or self.protocol.split_for(cfg.dataset, dataset.default_split)
+        self.split = get_split(cfg.dataset, split_name)
+        self.parts: dict[str, list[ClipRef]] = self.split.apply(scan.clips)
+        if cfg.max_test_clips is not None:
+            self.parts["test"] = self.parts["test"][: cfg.max_test_clips]
+        if not self.parts["test"]:
+            raise ValueError(f"split {self.split.name} has no test clips under {self.root}")
+        self.dataset_hash = stable_hash(sorted(
+            (c.clip_id, _size(c.video), _size(c.audio)) for c in scan.clips))
+        self.params = PrepParams()
+        self.prep_dir = Path(cfg.cache_dir) / "prepared"
+        self.run_dir = Path(cfg.runs_dir) / cfg.dataset / self.split.name
+        self.prepared: dict[str, list[ClipRef]] = {}
+        self.failed: dict[str, str] = {}
+
+    # ------------------------------------------------------------------------- clips
+    def prepare(self, part: str) -> list[ClipRef]:
+        """Preprocess one split part (cached); failures are reported and skipped."""
+        if part in self.prepared:
+            return self.prepared[part]
+        from bench.data.preprocess import prepare_all
+
+        refs = self.parts[part]
+        report = prepare_all(refs, self.prep_dir, self.params, workers=self.cfg.workers,
+                             progress=self.cfg.progress)
+        for reason in report.failed.values():
+            self.echo(f"skipped: {reason}")
+        self.failed.update(report.failed)
+        done = {r.clip_id for r in report.prepared}
+        self.prepared[part] = [r for r in refs if r.clip_id in done]
+        return self.prepared[part]
+
+    def load_clip(self, ref: ClipRef) -> Clip:
+        from bench.data.preprocess import load_prepared
+
+        return load_prepared(ref, self.prep_dir, self.params)
+
+    def lazy(self, refs: Sequence[ClipRef]) -> LazyClips:
+        return LazyClips(refs, self.load_clip)
+
+    def clip_key(self, ref: ClipRef) -> str:
+        from bench.data.preprocess import cache_key
+
+        return cache_key(ref, self.params)
+
+    # ------------------------------------------------------------------------- metrics
+    def metric_names(self) -> list[str]:
+        """``--metrics`` when given, else the protocol's metrics that exist."""
+        if self.cfg.metrics:
+            return list(self.cfg.metrics)
+        return self.protocol.available_metrics()
+
+    def make_metrics(self, ground_truth: bool) -> list:
+        """The run's metric objects (on the ground-truth row, those that apply to real video)."""
+        from bench.metrics import MetricContext, get_metric
+
+        context = MetricContext(dataset=self.cfg.dataset, cache_dir=Path(self.cfg.cache_dir))
+        metrics = [get_metric(name, device=self.device, context=context)
+                   for name in self.metric_names()]
+        return [m for m in metrics if m.on_ground_truth or not ground_truth]
+
+    def emotion_sweep(self) -> bool:
+        """Whether test clips are generated once per emotion (the EmoAcc protocol of seed 002:
+        the requested emotion is the label): the protocol asks for it, EmoAcc is scored and the
+        test clips carry labels."""
+        return (self.protocol.emotion_sweep_enabled(self.metric_names())
+                and any(r.emotion for r in self.parts["test"]))
+
+
+def _size(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else -1
+    except OSError:
+        return -1
