@@ -47,7 +47,8 @@ def _run_config(**kw):
         split=kw.get("split"), models=tuple(kw.get("models") or ("all",)),
         budget=kw.get("budget", "demo"),
         metrics=tuple(kw["metrics"].split(",")) if kw.get("metrics") else None,
-        protocol=kw.get("protocol") or "default", seed=kw.get("seed", 0), runs_dir=Path(kw.get("runs_dir", "runs")),
+        protocol=kw.get("protocol") or "default", seed=kw.get("seed", 0),
+        runs_dir=Path(kw.get("runs_dir", "runs")),
         cache_dir=Path(kw["cache_dir"]) if kw.get("cache_dir") else default_cache_dir(),
         leaderboard_dir=Path(kw.get("leaderboard_dir", "leaderboards")),
         device=kw.get("device"), workers=kw.get("workers"),
@@ -315,7 +316,7 @@ def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
 @user_errors
 def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **kw) -> None:
     """Score generated videos against ground truth (no adapter needed)."""
-    from bench.score import ScoreConfig, score_folders
+    from bench.folder_scoring import ScoreConfig, run_score
 
     _use_weights(kw)
     cfg = ScoreConfig(
@@ -326,7 +327,7 @@ def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **
         metrics=metrics.split(",") if metrics else None, align=kw["align"],
         dataset=kw["dataset"], emotion=kw["emotion"], device=kw["device"],
         cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet)
-    result = score_folders(cfg, echo=_echo_err)
+    result = run_score(cfg, echo=_echo_err)
     summary = result.summary
     click.echo(f"scored {summary['n_scored']}/{summary['n_test']} clips"
                + (f", {len(result.skipped)} skipped" if result.skipped else "")
@@ -467,6 +468,22 @@ def datasets(root, dataset) -> None:
                 line += " | " + ", ".join(
                     f"{k} {len(v)} clips/{len({c.speaker for c in v})} speakers"
                     for k, v in parts.items())
+            click.echo(line)
+
+
+@main.command()
+@click.argument("name", required=False)
+@user_errors
+def protocols(name) -> None:
+    """List the evaluation protocols (one paper's setting each), or the one called NAME."""
+    from bench.adapters import model_names
+    from bench.protocols import get_protocol, protocol_names
+
+    names = [name] if name else protocol_names()
+    for i, item in enumerate(names):
+        if i:
+            click.echo("")
+        for line in get_protocol(item).describe(model_names()):
             click.echo(line)
 
 

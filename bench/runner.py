@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.adapters import Adapter, adapter_class, model_names
 from bench.data.clip import ClipRef
 from bench.leaderboard import write_leaderboard
+from bench.protocols import Protocol
 from bench.report.strips import write_strips
 from bench.stages.generate import frames_by_emotion, generate_clips, load_generated
 from bench.stages.judges import ensure_judges, report_judges
@@ -46,11 +47,14 @@ class RunResult:
     problems: list[str]
 
 
-def resolve_models(names: Sequence[str]) -> list[type[Adapter]]:
-    """``all`` expands to every registered model; other names are looked up (or imported)."""
+def resolve_models(names: Sequence[str], protocol: Protocol | None = None
+                   ) -> list[type[Adapter]]:
+    """``all`` expands to every registered model (under a paper's protocol: the paper's models
+    that exist, after the still-image baseline); other names are looked up (or imported)."""
+    every = model_names() if protocol is None else protocol.run_models(model_names())
     out: list[type[Adapter]] = []
     for name in names:
-        for item in (model_names() if name == "all" else [name]):
+        for item in (every if name == "all" else [name]):
             cls = adapter_class(item)
             if cls not in out:
                 out.append(cls)
@@ -59,8 +63,8 @@ def resolve_models(names: Sequence[str]) -> list[type[Adapter]]:
 
 def run(cfg: RunConfig, echo: Echo = print) -> RunResult:
     """Run ``cfg`` end to end and regenerate the dataset's leaderboard."""
-    models = resolve_models(cfg.models)
     ws = Workspace(cfg, echo)
+    models = resolve_models(cfg.models, ws.protocol)
     echo(f"{cfg.dataset} / {ws.split.name}: "
          + ", ".join(f"{k} {len(v)} clips" for k, v in ws.parts.items()))
     test = ws.prepare("test")

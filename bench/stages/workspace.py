@@ -109,6 +109,7 @@ class Workspace:
         self.device = cfg.device or default_device()
         self.problems: list[str] = []
         self.protocol = get_protocol(cfg.protocol)
+        self.protocol.check_dataset(cfg.dataset)
         self.root = resolve_root(cfg, echo)
         dataset = open_dataset(cfg.dataset, self.root)
         scan = dataset.scan()
