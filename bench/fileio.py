@@ -1,8 +1,17 @@
-"""Atomic file writes: a finished file or none, never a partial one."""
+"""Atomic file writes: a finished file or none, never a partial one; strict JSON.
+
+JSON files written here are strict JSON (RFC 8259): no ``NaN``/``Infinity`` literals, so any
+JSON parser reads them. A non-finite float is written as one of the strings ``"nan"``,
+``"inf"`` or ``"-inf"`` (`strict_json_value`), wherever it occurs; a reader that expects a
+number turns such a string back into the float with `json_number` (``float()`` accepts these
+spellings too). Finite floats are written as Python's ``repr`` (round-trip
+exact).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -39,19 +48,62 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+"""How non-finite floats are spelled in talkbench's JSON files, and their values."""
+
+
+def _non_finite_text(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def strict_json_value(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``"nan"``, ``"inf"`` or ``"-inf"``;
+    numpy scalars and arrays become Python numbers and lists, paths strings, tuples lists."""
+    if isinstance(obj, dict):
+        return {key: strict_json_value(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json_value(value) for value in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json_value(obj.tolist())
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return strict_json_value(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return _non_finite_text(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def json_number(value: Any) -> float | None:
+    """A number read from talkbench JSON: ints and floats as floats, ``"nan"``/``"inf"``/
+    ``"-inf"`` as the non-finite floats they stand for; anything else (None, other strings,
+    booleans) is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return NON_FINITE.get(value)
+    return None
+
+
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def dumps_json(obj: Any) -> str:
+    """Strict JSON text of ``obj`` (indent 2, newline at the end); see the module docstring
+    for how non-finite floats are written."""
+    return json.dumps(strict_json_value(obj), indent=2, allow_nan=False,
+                      default=_json_default) + "\n"
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    """JSON with NaN/inf allowed (Python's json writes them as NaN/Infinity)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Write ``obj`` as strict JSON (`dumps_json`): non-finite floats become ``"nan"``,
+    ``"inf"`` or ``"-inf"`` strings, never ``NaN``/``Infinity`` literals."""
+    return atomic_write_text(path, dumps_json(obj))
 
 
 def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> Path:

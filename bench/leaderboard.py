@@ -2,25 +2,29 @@
 
 One row per model run, a ground-truth row (the real test videos scored as if generated), and
 the papers' reported rows for the dataset (marked as reported, with their table). A column per
-metric with its direction; mean with its 95% bootstrap interval over clips; footnotes for
-judge provenance, skipped clips and unavailable values. Files are written atomically.
+metric with its direction; its value (a mean over clips, a pooled or a set-level value: the
+summary's ``kind``, `bench.results`) with its 95% bootstrap interval; footnotes for judge
+provenance, skipped clips and unavailable values. The table is a pandas DataFrame
+(`leaderboard_frame`) written as CSV by pandas; the Markdown is rendered from the same rows.
+Summaries are read as strict JSON (non-finite numbers as ``"nan"``/``"inf"``/``"-inf"``,
+`bench.fileio`). Files are written atomically.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
+import pandas as pd
 
 from bench.fileio import atomic_write_text
 from bench.reported import PAPERS, Reported, reported_for
+from bench.results import ColumnResult
 
 # Label and direction (True: higher is better, False: lower, None: closest to real videos)
 # of columns that reported rows can carry before this run computes them.
@@ -54,6 +58,7 @@ class ColumnInfo:
     higher_is_better: bool | None
     fmt: str = ".3f"
     detail: bool = False  # only in the CSV
+    metric: str | None = None  # the metric reporting it (from the summaries; None: unknown)
 
 
 @dataclass
@@ -62,7 +67,7 @@ class Row:
     model: str
     source: str
     split: str
-    values: dict[str, dict] = field(default_factory=dict)  # column -> estimate or reason
+    values: dict[str, ColumnResult] = field(default_factory=dict)  # column -> its result
     n_clips: int | None = None
     n_test: int | None = None
     skipped: dict[str, str] = field(default_factory=dict)
@@ -88,13 +93,15 @@ def _rows_from_summaries(summaries: list[dict]) -> tuple[list[Row], dict[str, Co
         for name, info in s.get("columns", {}).items():
             columns.setdefault(name, ColumnInfo(name, info["label"], info["higher_is_better"],
                                                 info.get("fmt", ".3f"),
-                                                info.get("detail", False)))
+                                                info.get("detail", False), info.get("metric")))
         is_gt = s.get("kind") == "ground-truth"
         source = "talkbench: real test videos" if is_gt else (
             f"talkbench, budget {s.get('budget', '?')}")
         rows.append(Row(kind=s.get("kind", "model"), model="ground truth" if is_gt else s["model"],
                         source=source, split=s.get("split", ""),
-                        values=s.get("aggregate", {}), n_clips=s.get("n_scored"),
+                        values={name: ColumnResult.from_dict(value)
+                                for name, value in s.get("aggregate", {}).items()},
+                        n_clips=s.get("n_scored"),
                         n_test=s.get("n_test"), skipped=s.get("skipped", {}),
                         provenance=s.get("provenance", {})))
     rows.sort(key=lambda r: (r.kind != "model", r.split, r.model))
@@ -102,9 +109,10 @@ def _rows_from_summaries(summaries: list[dict]) -> tuple[list[Row], dict[str, Co
 
 
 def _rows_from_reported(reported: list[Reported]) -> list[Row]:
-    grouped: dict[tuple[str, str, str, str], dict[str, dict]] = defaultdict(dict)
+    grouped: dict[tuple[str, str, str, str], dict[str, ColumnResult]] = defaultdict(dict)
     for r in reported:
-        grouped[(r.source, r.table, r.split, r.model)][r.metric] = {"mean": r.value}
+        grouped[(r.source, r.table, r.split, r.model)][r.metric] = ColumnResult(
+            kind="reported", value=r.value)
     rows = []
     for (source, table, split, model), values in grouped.items():
         rows.append(Row(kind="reported", model=model, source=f"reported: {source} {table}",
@@ -112,14 +120,21 @@ def _rows_from_reported(reported: list[Reported]) -> list[Row]:
     return rows
 
 
-def _mean(value: dict | None) -> float | None:
-    """A cell's finite mean, or None (missing, unavailable, NaN)."""
-    if not value or value.get("unavailable"):
-        return None
-    mean = value.get("mean")
-    if not isinstance(mean, int | float) or not math.isfinite(mean):
-        return None
-    return float(mean)
+def _finite(value: ColumnResult | None) -> float:
+    """A cell's finite value, or NaN (missing, unavailable, not finite)."""
+    if value is None or not value.available or value.value is None:
+        return math.nan
+    return value.value if math.isfinite(value.value) else math.nan
+
+
+def value_frame(rows: list[Row], cols: list[ColumnInfo]) -> pd.DataFrame:
+    """One row per leaderboard row (positions of ``rows``): ``kind``, ``split``, then one
+    float column per metric column holding the row's finite value (NaN: none)."""
+    frame = pd.DataFrame({"kind": [r.kind for r in rows], "split": [r.split for r in rows]},
+                         index=pd.RangeIndex(len(rows)))
+    numbers = pd.DataFrame([[_finite(r.values.get(c.name)) for c in cols] for r in rows],
+                           columns=[c.name for c in cols], index=frame.index, dtype=np.float64)
+    return pd.concat([frame, numbers], axis=1)
 
 
 def rank_models(rows: list[Row], cols: list[ColumnInfo]) -> dict[int, dict[str, float]]:
@@ -131,32 +146,23 @@ def rank_models(rows: list[Row], cols: list[ColumnInfo]) -> dict[int, dict[str, 
     (which then need that row). Columns with fewer than two ranked models are not ranked;
     ``mean_rank`` averages a row's ranks over the columns where it was ranked.
     """
+    frame = value_frame(rows, cols)
     out: dict[int, dict[str, float]] = {id(r): {} for r in rows if r.kind == "model"}
-    splits = {r.split for r in rows if r.kind == "model"}
-    for split in splits:
-        models = [r for r in rows if r.kind == "model" and r.split == split]
-        gt = next((r for r in rows if r.kind == "ground-truth" and r.split == split), None)
+    for split, models in frame[frame["kind"] == "model"].groupby("split", sort=False):
+        gt = frame[(frame["kind"] == "ground-truth") & (frame["split"] == split)]
         for c in cols:
             if c.detail:
                 continue
-            keyed: list[tuple[float, Row]] = []
-            for r in models:
-                value = _mean(r.values.get(c.name))
-                if value is None:
-                    continue
-                if c.higher_is_better is None:
-                    target = _mean(gt.values.get(c.name)) if gt is not None else None
-                    if target is None:
-                        continue
-                    keyed.append((abs(value - target), r))
-                else:
-                    keyed.append((-value if c.higher_is_better else value, r))
-            if len(keyed) < 2:
+            if c.higher_is_better is None:
+                target = gt[c.name].iloc[0] if len(gt) else math.nan
+                keys = (models[c.name] - target).abs()
+            else:
+                keys = -models[c.name] if c.higher_is_better else models[c.name]
+            keys = keys.dropna()
+            if len(keys) < 2:
                 continue
-            keys = np.array([k for k, _ in keyed])
-            ranks = scipy.stats.rankdata(keys, method="average")
-            for rank, (_, r) in zip(ranks, keyed, strict=True):
-                out[id(r)][c.name] = float(rank)
+            for position, rank in keys.rank(method="average").items():
+                out[id(rows[position])][c.name] = float(rank)
     for ranks in out.values():
         values = list(ranks.values())
         if values:
@@ -173,20 +179,21 @@ def _number(x: float, fmt: str) -> str:
     return text
 
 
-def _cell(value: dict | None, fmt: str) -> str:
+def _cell(value: ColumnResult | None, fmt: str) -> str:
+    """A Markdown cell: the value with its interval (when there is one and more than one clip
+    made it), how many clips were infinite; "n/a" unavailable, "—" not measured."""
     if value is None:
         return "—"
-    if value.get("unavailable"):
+    if not value.available:
         return "n/a"
-    mean = value.get("mean")
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    if value.value is None or math.isnan(value.value):
         text = "n/a"
     else:
-        text = _number(mean, fmt)
-        if "ci_low" in value and value.get("n", 0) > 1:
-            text += f" [{_number(value['ci_low'], fmt)}, {_number(value['ci_high'], fmt)}]"
-    if value.get("n_infinite"):
-        text += f" (+{value['n_infinite']} inf)"
+        text = _number(value.value, fmt)
+        if value.ci_low is not None and value.ci_high is not None and value.n > 1:
+            text += f" [{_number(value.ci_low, fmt)}, {_number(value.ci_high, fmt)}]"
+    if value.n_infinite:
+        text += f" (+{value.n_infinite} inf)"
     return text
 
 
@@ -231,8 +238,7 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
                                        r.model))
     header = (["Model", "Source", "Split", "Clips", "Rank"]
               + [f"{c.label} {arrow(c.higher_is_better)}" for c in cols])
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(cols) + 1)) + "|")
+    cells: list[list[str]] = []
     for row in rows:
         clips = "—"
         if row.kind != "reported":
@@ -247,17 +253,19 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
                                     f"{next(iter(row.skipped.values()))}")
         row_ranks = ranks.get(id(row), {})
         mean_rank = row_ranks.get("mean_rank")
-        cells = [row.model, row.source, row.split, clips,
-                 "—" if mean_rank is None else f"{mean_rank:.1f}"]
+        line = [row.model, row.source, row.split, clips,
+                "—" if mean_rank is None else f"{mean_rank:.1f}"]
         for c in cols:
             value = row.values.get(c.name)
             text = _cell(value, c.fmt)
             if row_ranks.get(c.name) == 1.0:
                 text = f"**{text}**"
-            if value is not None and value.get("unavailable"):
-                text += " " + note(f"unavailable: {value['unavailable']}")
-            cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
+            if value is not None and not value.available:
+                text += " " + note(f"unavailable: {value.unavailable}")
+            line.append(text)
+        cells.append(line)
+    table = pd.DataFrame(cells, columns=pd.Index(header), dtype=object)
+    lines += markdown_table(table, right_from=4)
     lines.append("")
     provenance = _provenance_notes(rows)
     if notes or provenance:
@@ -273,6 +281,18 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
                      + ".")
         lines.append("")
     return "\n".join(lines)
+
+
+def markdown_table(table: pd.DataFrame, right_from: int = 0) -> list[str]:
+    """The lines of a Markdown (GitHub) table of ``table``'s text cells; columns from position
+    ``right_from`` on are right-aligned."""
+    n = len(table.columns)
+    lines = ["| " + " | ".join(str(c) for c in table.columns) + " |",
+             "|" + "|".join(["---"] * min(right_from, n) + ["---:"] * max(0, n - right_from))
+             + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |"
+              for row in table.itertuples(index=False, name=None)]
+    return lines
 
 
 def _reason_kind(reason: str) -> str:
@@ -316,29 +336,44 @@ def _training_text(log: object) -> str:
     return text
 
 
-def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+def _csv_number(value: float | None) -> float | str | None:
+    """A number for the CSV: floats as they are (pandas writes the shortest round-trip repr),
+    NaN as ``nan`` (not blank, which means "none"), None blank."""
+    if value is not None and math.isnan(value):
+        return "nan"
+    return value
+
+
+def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo]) -> pd.DataFrame:
+    """The leaderboard as a table, one row per row: ``kind``, ``model``, ``source``, ``split``,
+    ``n_clips``, ``n_test``, ``n_skipped``, ``mean_rank``, then per metric column ``<name>``,
+    ``<name>_ci_low``, ``<name>_ci_high`` (``unavailable`` in ``<name>`` when there is no
+    value; None where there is nothing to show). Object columns, so integers stay integers."""
     ranks = rank_models(rows, cols)
     header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped",
               "mean_rank"]
     for c in cols:
         header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high"]
-    writer.writerow(header)
+    table = []
     for row in rows:
-        out = [row.kind, row.model, row.source, row.split,
-               "" if row.n_clips is None else row.n_clips,
-               "" if row.n_test is None else row.n_test,
-               len(row.skipped) if row.kind != "reported" else "",
-               ranks.get(id(row), {}).get("mean_rank", "")]
+        out = [row.kind, row.model, row.source, row.split or None, row.n_clips, row.n_test,
+               len(row.skipped) if row.kind != "reported" else None,
+               ranks.get(id(row), {}).get("mean_rank")]
         for c in cols:
-            v = row.values.get(c.name) or {}
-            if v.get("unavailable"):
-                out += ["unavailable", "", ""]
+            v = row.values.get(c.name)
+            if v is None:
+                out += [None, None, None]
+            elif not v.available:
+                out += ["unavailable", None, None]
             else:
-                out += [v.get("mean", ""), v.get("ci_low", ""), v.get("ci_high", "")]
-        writer.writerow(out)
-    return buf.getvalue()
+                out += [_csv_number(v.value), _csv_number(v.ci_low), _csv_number(v.ci_high)]
+        table.append(out)
+    return pd.DataFrame(table, columns=pd.Index(header), dtype=object)
+
+
+def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
+    """The CSV leaderboard (`leaderboard_frame`, written by pandas: blank for none)."""
+    return leaderboard_frame(rows, cols).to_csv(index=False, lineterminator="\n", na_rep="")
 
 
 def load_judge_reports(runs_dir: Path, dataset: str) -> dict[str, dict]:
@@ -368,14 +403,45 @@ def _scalar(value) -> str:
     return format(value, ".3f") if isinstance(value, float) else str(value)
 
 
-def write_leaderboard(dataset: str, runs_dir: Path, out_dir: Path) -> tuple[Path, Path]:
-    """Regenerate ``out_dir/<dataset>.csv`` and ``.md`` from the summaries under ``runs_dir``."""
-    rows, cols = build_table(dataset, load_summaries(runs_dir, dataset))
-    out_dir = Path(out_dir)
-    text = render_markdown(dataset, rows, cols)
-    judges = judge_notes(load_judge_reports(runs_dir, dataset))
+def select(rows: list[Row], cols: list[ColumnInfo], metrics: Collection[str]
+           ) -> tuple[list[Row], list[ColumnInfo]]:
+    """Only the columns named in ``metrics`` (a column's name, ``lse_c``, or its metric's,
+    ``lse``); reported rows left without a value are dropped."""
+    wanted = set(metrics)
+    cols = [c for c in cols if c.name in wanted or (c.metric is not None and c.metric in wanted)]
+    names = {c.name for c in cols}
+    kept = [replace(row, values={k: v for k, v in row.values.items() if k in names})
+            for row in rows]
+    return [r for r in kept if r.kind != "reported" or r.values], cols
+
+
+def write_leaderboard(dataset: str, runs_dir: Path, leaderboard_dir: Path, *,
+                      name: str | None = None, splits: Collection[str] | None = None,
+                      metrics: Collection[str] | None = None,
+                      reported: list[Reported] | None = None) -> tuple[Path, Path]:
+    """Regenerate ``leaderboard_dir/<name>.csv`` and ``.md`` from the summaries of
+    ``dataset`` under ``runs_dir``; returns (csv path, md path).
+
+    ``name``: the files' stem and the Markdown title (default: the dataset name);
+    ``splits``: only the summaries (and judge reports) of these splits (default: all);
+    ``metrics``: only these columns, by column or metric name (default: all);
+    ``reported``: the papers' rows to show (default: every reported row of the dataset,
+    `bench.reported.reported_for`; ``[]`` for none).
+    """
+    name = name or dataset
+    summaries = load_summaries(runs_dir, dataset)
+    reports = load_judge_reports(runs_dir, dataset)
+    if splits is not None:
+        summaries = [s for s in summaries if s.get("split") in splits]
+        reports = {k: v for k, v in reports.items() if k in splits}
+    rows, cols = build_table(dataset, summaries, reported)
+    if metrics is not None:
+        rows, cols = select(rows, cols, metrics)
+    out_dir = Path(leaderboard_dir)
+    text = render_markdown(name, rows, cols)
+    judges = judge_notes(reports)
     if judges:
         text = text.rstrip("\n") + "\n\nJudges\n\n" + "\n".join(judges) + "\n"
-    md = atomic_write_text(out_dir / f"{dataset}.md", text)
-    csv_path = atomic_write_text(out_dir / f"{dataset}.csv", render_csv(rows, cols))
+    md = atomic_write_text(out_dir / f"{name}.md", text)
+    csv_path = atomic_write_text(out_dir / f"{name}.csv", render_csv(rows, cols))
     return csv_path, md

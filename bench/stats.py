@@ -1,4 +1,8 @@
-"""Aggregation over clips: mean with a percentile bootstrap interval (float64)."""
+"""Statistics over clips: a value with a percentile bootstrap interval (float64).
+
+`bootstrap_mean` is the mean of per-clip values; `bootstrap_statistic` any statistic of the
+clips (pooled over their frames or events), both with intervals from resampling clips.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ import numpy as np
 
 @dataclass
 class Estimate:
-    """Mean of the finite per-clip values and its 95% bootstrap interval."""
+    """A statistic over clips (e.g. the mean of the finite per-clip values) and its 95%
+    bootstrap interval."""
 
-    mean: float
+    value: float
     ci_low: float
     ci_high: float
     n: int  # clips with a finite value

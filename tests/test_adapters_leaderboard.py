@@ -46,8 +46,9 @@ def _summary(model, kind="model", psnr=20.0, skipped=None):
         "model": model, "kind": kind, "split": "vougioukas2019", "budget": "demo",
         "n_test": 4, "n_scored": 4 - len(skipped or {}), "skipped": skipped or {},
         "columns": {"psnr": {"label": "PSNR", "higher_is_better": True, "fmt": ".3f"}},
-        "aggregate": {"psnr": {"mean": psnr, "ci_low": psnr - 1, "ci_high": psnr + 1, "n": 4,
-                               "n_infinite": 0}},
+        "aggregate": {"psnr": {"kind": "mean", "value": psnr, "ci_low": psnr - 1,
+                               "ci_high": psnr + 1, "n": 4, "n_infinite": 0,
+                               "n_unavailable": 0}},
         "provenance": {"git_commit": "abc", "seed": 0, "device": "cpu", "split_version": 1,
                        "dataset_hash": "f" * 64,
                        "metrics": {"psnr": {"reference": "skimage"}}},
@@ -84,17 +85,18 @@ def test_write_leaderboard_from_runs_dir(tmp_path):
 
 def test_small_reported_values_are_not_shown_as_zero():
     from bench.leaderboard import _cell
+    from bench.results import ColumnResult
 
-    assert _cell({"mean": 1.4e-4}, ".3f") == "0.00014"
-    assert _cell({"mean": 0.0}, ".3f") == "0.000"
-    assert _cell({"mean": 23.565}, ".2f") == "23.57"
+    assert _cell(ColumnResult("reported", 1.4e-4), ".3f") == "0.00014"
+    assert _cell(ColumnResult("reported", 0.0), ".3f") == "0.000"
+    assert _cell(ColumnResult("reported", 23.565), ".2f") == "23.57"
 
 
 def test_models_are_ranked_per_column_and_sorted_by_mean_rank():
     """Rank 1 = best; ≈GT columns rank by distance to the ground-truth row; ties share."""
     def with_blink(summary, rate):
         summary["columns"]["blinks"] = {"label": "Blinks/s", "higher_is_better": None}
-        summary["aggregate"]["blinks"] = {"mean": rate, "n": 4}
+        summary["aggregate"]["blinks"] = {"kind": "mean", "value": rate, "n": 4}
         return summary
 
     summaries = [with_blink(_summary("a", psnr=20.0), 0.9),
@@ -129,3 +131,74 @@ def test_model_footnote_says_how_long_it_trained_and_with_which_perceptual_netwo
     assert "perceptual loss: stand-in: VGG-19" in line
     still = next(x for x in md.splitlines() if x.startswith("- still-image: code"))
     assert "trained" not in still
+
+
+def _write_run(runs, split, model, summary):
+    import json
+
+    run = runs / "crema-d" / split / model
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({**summary, "split": split}))
+
+
+def test_write_leaderboard_name_splits_metrics_and_reported(tmp_path):
+    """A protocol's leaderboard: its own file name, one split, its metrics, its reported rows."""
+    from bench.reported import Reported
+
+    runs = tmp_path / "runs"
+    for split in ("goyal2023", "vougioukas2019"):
+        summary = _summary("still-image")
+        summary["columns"]["lse_c"] = {"label": "LSE-C", "higher_is_better": True,
+                                       "metric": "lse"}
+        summary["aggregate"]["lse_c"] = {"kind": "mean", "value": 1.5, "ci_low": 1.0,
+                                         "ci_high": 2.0, "n": 4}
+        _write_run(runs, split, "still-image", summary)
+    (runs / "crema-d" / "goyal2023" / "judges.json").write_text("{}")
+    mine = [Reported("seed002", "Table 1", "crema-d", "goyal2023 test", "emotion-wav2lip",
+                     "lse_c", 7.25),
+            Reported("seed002", "Table 1", "crema-d", "goyal2023 test", "emotion-wav2lip",
+                     "fid", 9.5)]
+    csv_path, md = write_leaderboard("crema-d", runs, tmp_path / "lb", name="crema-d-goyal2023",
+                                     splits={"goyal2023"}, metrics=["lse"], reported=mine)
+    assert md == tmp_path / "lb" / "crema-d-goyal2023.md"
+    assert csv_path == tmp_path / "lb" / "crema-d-goyal2023.csv"
+    text = md.read_text()
+    assert text.startswith("# talkbench leaderboard: crema-d-goyal2023\n")
+    assert "| goyal2023 |" in text and "vougioukas2019" not in text
+    assert "LSE-C ↑" in text and "PSNR" not in text and "FID" not in text
+    assert "7.250" in text and "reported: seed002 Table 1" in text and "seed003" not in text
+    header = csv_path.read_text().splitlines()[0].split(",")
+    assert header[8:] == ["lse_c", "lse_c_ci_low", "lse_c_ci_high"]
+
+    # by column name too; no reported rows
+    _, md = write_leaderboard("crema-d", runs, tmp_path / "lb", name="only-psnr",
+                              metrics={"psnr"}, reported=[])
+    text = md.read_text()
+    assert "PSNR ↑" in text and "LSE-C" not in text and "reported:" not in text
+    assert text.count("| still-image |") == 2  # both splits
+    # the defaults are unchanged: every split, metric and reported row of the dataset
+    _, md = write_leaderboard("crema-d", runs, tmp_path / "lb")
+    text = md.read_text()
+    assert md.name == "crema-d.md" and "reported: seed003 Table 6" in text
+    assert "PSNR ↑" in text and "LSE-C ↑" in text
+
+
+def test_leaderboard_reads_strict_json_non_finite_values(tmp_path):
+    """summary.json writes a mean whose every clip was infinite as "nan" (strict JSON); the
+    leaderboard shows it as it did the NaN before."""
+    import csv
+
+    from bench.fileio import atomic_write_json
+    from bench.leaderboard import load_summaries
+
+    summary = _summary("still-image")
+    summary["aggregate"]["psnr"] = {"kind": "mean", "value": float("nan"),
+                                    "ci_low": float("nan"), "ci_high": float("nan"), "n": 0,
+                                    "n_infinite": 4, "n_unavailable": 0}
+    atomic_write_json(tmp_path / "runs" / "synthetic" / "s" / "still-image" / "summary.json",
+                      summary)
+    assert '"value": "nan"' in next((tmp_path / "runs").rglob("summary.json")).read_text()
+    rows, cols = build_table("synthetic", load_summaries(tmp_path / "runs", "synthetic"))
+    assert "| n/a (+4 inf) |" in render_markdown("synthetic", rows, cols)
+    row = next(csv.DictReader(render_csv(rows, cols).splitlines()))
+    assert row["psnr"] == row["psnr_ci_low"] == "nan"

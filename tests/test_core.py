@@ -42,12 +42,12 @@ def test_bootstrap_mean_interval_and_infinities():
     rng = np.random.default_rng(1)
     values = rng.normal(10.0, 2.0, size=400)
     est = bootstrap_mean(values)
-    assert est.mean == pytest.approx(values.mean())
+    assert est.value == pytest.approx(values.mean())
     half_width = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
     assert est.ci_high - est.ci_low == pytest.approx(2 * half_width, rel=0.15)
-    assert est.ci_low < est.mean < est.ci_high
+    assert est.ci_low < est.value < est.ci_high
     with_inf = bootstrap_mean([1.0, 3.0, np.inf])
-    assert with_inf.mean == 2.0 and with_inf.n == 2 and with_inf.n_infinite == 1
+    assert with_inf.value == 2.0 and with_inf.n == 2 and with_inf.n_infinite == 1
     with pytest.raises(ValueError):
         bootstrap_mean([1.0, np.nan])
     assert bootstrap_mean(values).ci_low == est.ci_low  # deterministic

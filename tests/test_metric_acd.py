@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("dlib")
 
-from bench.judges import dlib_models  # noqa: E402
+from bench.core import dlib_models  # noqa: E402
 from bench.judges.face_embedding import face_descriptor, face_descriptors  # noqa: E402
 from bench.metrics.acd import ACD, identity_embedding, sample_embeddings  # noqa: E402
 from bench.metrics.base import MetricUnavailable, Sample  # noqa: E402
@@ -68,7 +68,7 @@ def test_batched_path_equals_a_per_frame_loop_of_dlib_calls(clips):
     landmarks = sample_landmarks(sample, "pred")
     loop = np.stack([face_descriptor(f, p) for f, p in zip(frames, landmarks, strict=True)])
     np.testing.assert_allclose(sample_embeddings(sample), loop, rtol=0, atol=1e-6)
-    ident = face_descriptor(identity, sample.shared["landmarks/identity"])
+    ident = face_descriptor(identity, sample.shared.landmarks["identity"])
     np.testing.assert_allclose(identity_embedding(sample), ident, rtol=0, atol=1e-6)
     expected = np.mean([np.linalg.norm(ident - e) for e in loop])
     assert value == pytest.approx(expected, abs=1e-6)

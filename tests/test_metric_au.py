@@ -14,7 +14,8 @@ from bench.judges import au_classifier
 from bench.judges.au_rules import AUS, AULabels, au_counts, au_rules, au_scores
 from bench.judges.openface import OpenFaceError, read_openface_csv
 from bench.metrics.au import AU
-from bench.metrics.base import MetricContext, MetricUnavailable, Sample
+from bench.metrics.base import Aggregation, MetricContext, MetricUnavailable, Sample
+from bench.results import ClipResult
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures: the tiny synthetic corpus, prepared (aligned 128x128 crops + dlib landmarks)
@@ -162,8 +163,8 @@ def _sample(clip_id: str, pred: AULabels, gt: AULabels) -> Sample:
     n = len(pred)
     frames = np.zeros((n, 8, 8, 3), dtype=np.uint8)
     sample = Sample(clip_id, pred=frames, gt=frames.copy())
-    sample.shared["au_labels/landmark-rules/pred"] = pred
-    sample.shared["au_labels/landmark-rules/gt"] = gt
+    sample.shared.au_labels[("landmark-rules", "pred")] = pred
+    sample.shared.au_labels[("landmark-rules", "gt")] = gt
     return sample
 
 
@@ -186,11 +187,17 @@ def test_metric_pools_frame_counts_over_clips():
     assert out["au_acc"] == pytest.approx(100 * (5 / 8 + 4) / 5)
     assert out["au_frames"] == 8
 
-    # the same through the runner's dataset-level path
+    # the same through the test-set reduction from cached clip states
     states = [(metric.clip_state(s), None) for s in (a, b)]
     pooled = metric.compute_from_states(states)
     assert all(pooled[k] == pytest.approx(out[k]) for k in pooled)
     assert str(states[0][0]["source"]) == "landmark-rules"
+    reduced = metric.reduce([ClipResult(c, state=s) for c, (s, _) in zip("ab", states,
+                                                                          strict=True)])
+    assert list(reduced) == [c.name for c in AU.columns]
+    assert reduced["au10_f1"].kind == "pooled" and reduced["au10_f1"].n == 2
+    assert reduced["au10_f1"].value == pytest.approx(out["au10_f1"])
+    assert reduced["au10_f1"].ci_low <= reduced["au10_f1"].value <= reduced["au10_f1"].ci_high
 
 
 def test_undefined_f1_is_unavailable_and_labellers_are_not_mixed():
@@ -209,6 +216,11 @@ def test_undefined_f1_is_unavailable_and_labellers_are_not_mixed():
     other = {**state, "source": np.array("openface")}
     with pytest.raises(MetricUnavailable, match="different labellers"):
         metric.compute_from_states([(state, None), (other, None)])
+    reduced = metric.reduce([ClipResult("q", state=state), ClipResult("o", state=other),
+                             ClipResult("x", unavailable="no face")])
+    assert all("different labellers" in r.unavailable for r in reduced.values())
+    assert reduced["au_f1"].n_unavailable == 1
+    assert reduced["au_f1"].to_dict()["unavailable_examples"] == {"x": "no face"}
 
 
 def test_mismatched_lengths_are_unavailable():
@@ -219,7 +231,9 @@ def test_mismatched_lengths_are_unavailable():
         metric.update(sample)
     with pytest.raises(MetricUnavailable, match="ground-truth"):
         metric.update(Sample("n", pred=np.zeros((10, 16, 16, 3), np.uint8)))
-    assert AU.on_ground_truth is False and AU.dataset_level
+    assert AU.on_ground_truth is False
+    assert {c.aggregation for c in AU.columns} == {Aggregation.POOLED}
+    assert AU(device="cpu").has_clip_state and not AU(device="cpu").has_clip_values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +337,7 @@ def test_class_weights_and_loss_follow_the_paper():
 
 
 def test_lower_face_crops_follow_the_face(prepared):
-    from bench.data.preprocess import fit_similarity
+    from bench.core.face_template import fit_similarity
 
     clip = prepared[0][0]
     template, points = au_classifier._template()

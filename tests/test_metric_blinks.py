@@ -123,7 +123,7 @@ def sample_with_landmarks(landmarks: np.ndarray, clip_id: str = "clip") -> Sampl
     """A sample whose shared landmark pass is already done (no dlib needed)."""
     frames = np.zeros((landmarks.shape[0], 128, 128, 3), np.uint8)
     sample = Sample(clip_id=clip_id, pred=frames)
-    sample.shared["landmarks/pred"] = landmarks.astype(np.float32)
+    sample.shared.landmarks["pred"] = landmarks.astype(np.float32)
     return sample
 
 

@@ -219,20 +219,20 @@ def test_metric_uses_the_stored_judge(trained) -> None:
     shuffled = dict(zip(EMOTIONS, [videos[e] for e in EMOTIONS[1:] + EMOTIONS[:1]],
                         strict=True))
     for by_emotion in (videos, shuffled):
-        sample = Sample(clip_id="c", pred=clips[0].frames, emotion=clips[0].emotion)
-        sample.shared["by_emotion"] = by_emotion
+        sample = Sample(clip_id="c", pred=clips[0].frames, emotion=clips[0].emotion,
+                        by_emotion=by_emotion)
         value = metric.score(sample)["emoacc"]
         expected = np.mean([EMOTIONS[int(np.argmax(ec.classify(judge, v)))] == e
                             for e, v in by_emotion.items()])
         assert 0 <= value <= 1 and value == pytest.approx(expected, abs=1e-12)
     # a model that ignores the emotion (one video for all six requests) scores exactly 1/6
-    sample = Sample(clip_id="c", pred=clips[1].frames, emotion=clips[1].emotion)
-    sample.shared["by_emotion"] = dict.fromkeys(EMOTIONS, clips[1].frames)
+    sample = Sample(clip_id="c", pred=clips[1].frames, emotion=clips[1].emotion,
+                    by_emotion=dict.fromkeys(EMOTIONS, clips[1].frames))
     assert metric.score(sample)["emoacc"] == pytest.approx(1 / 6, abs=1e-12)
     # a sweep of one emotion agrees with the single path
     sample = Sample(clip_id="c", pred=clips[2].frames, emotion=clips[2].emotion)
     single = metric.score(sample)["emoacc"]
-    sample.shared["by_emotion"] = {clips[2].emotion: clips[2].frames}
+    sample.by_emotion = {clips[2].emotion: clips[2].frames}
     assert metric.score(sample)["emoacc"] == single
 
     provenance = metric.provenance()
@@ -259,8 +259,8 @@ def test_unavailable_without_judge_or_label(trained, tmp_path: Path) -> None:
         metric.score(Sample(clip_id="c", pred=clip.frames, emotion="CALM"))
     with pytest.raises(MetricUnavailable, match="at least 5"):
         metric.score(Sample(clip_id="c", pred=clip.frames[:3], emotion=clip.emotion))
-    bad = Sample(clip_id="c", pred=clip.frames, emotion=clip.emotion)
-    bad.shared["by_emotion"] = {"XYZ": clip.frames}
+    bad = Sample(clip_id="c", pred=clip.frames, emotion=clip.emotion,
+                 by_emotion={"XYZ": clip.frames})
     with pytest.raises(MetricUnavailable, match="XYZ"):
         metric.score(bad)
 

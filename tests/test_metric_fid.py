@@ -331,3 +331,14 @@ def test_compute_from_states_overall_and_per_emotion_mean():
     partial = FID(device="cpu").compute_from_states([s for s in states if s[1] != "SAD"])
     assert isinstance(partial["fid_emotion"], MetricUnavailable)
     assert "SAD" in str(partial["fid_emotion"])
+
+    # the metric's own reduction of cached clip results: set-level, no interval
+    from bench.results import ClipResult
+
+    clips = [ClipResult(f"c{i}", emotion=e, state=s) for i, (s, e) in enumerate(states)]
+    reduced = FID(device="cpu").reduce(clips + [ClipResult("x", unavailable="no face")])
+    assert reduced["fid"].to_dict() == {"kind": "set", "value": values["fid"], "ci_low": None,
+                                        "ci_high": None, "n": 12, "n_infinite": 0,
+                                        "n_unavailable": 1,
+                                        "unavailable_examples": {"x": "no face"}}
+    assert reduced["fid_emotion"].value == values["fid_emotion"]

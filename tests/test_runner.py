@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.data.media import write_video, write_wav
-from bench.metrics.base import Column, Metric
+from bench.metrics.base import Aggregation, Column, Metric
 
 
 def _bench(*args: str) -> tuple[int, str]:
@@ -94,9 +94,9 @@ class MeanAbsDifference(Metric):
     from per-clip sums (its ``clip_state``), to check the runner's state cache."""
 
     name = "test-mean-abs"
-    columns = (Column("test_mad", "MAD", higher_is_better=False),)
+    columns = (Column("test_mad", "MAD", higher_is_better=False,
+                      aggregation=Aggregation.SET_LEVEL),)
     on_ground_truth = False
-    dataset_level = True
 
     def clip_state(self, sample):
         diff = np.abs(sample.pred.astype(np.float64) - sample.gt.astype(np.float64))
@@ -134,10 +134,10 @@ def test_dataset_level_metric_from_cached_states(synth_native_root, tmp_path):
         total += np.abs(pred - gt).sum()
         count += pred.size
     agg = summary["aggregate"]["test_mad"]
-    assert agg["dataset_level"] and agg["n"] == len(states)
-    assert agg["mean"] == pytest.approx(total / count, rel=1e-12)
-    assert 0 < agg["mean"] < 255
-    assert f"{agg['mean']:.3f}" in (tmp_path / "lb" / "synthetic.md").read_text()
+    assert agg["kind"] == "set" and agg["n"] == len(states)
+    assert agg["value"] == pytest.approx(total / count, rel=1e-12)
+    assert 0 < agg["value"] < 255
+    assert f"{agg['value']:.3f}" in (tmp_path / "lb" / "synthetic.md").read_text()
 
     mtimes = [p.stat().st_mtime_ns for p in states]  # a second run reuses the cached states
     code, out = _bench(*args)
@@ -173,7 +173,7 @@ def test_missing_judge_is_trained_reported_and_footnoted(synth_native_root, tmp_
     assert "judge test-brightness" in md and "talkbench-trained test-brightness" in md
     summary = json.loads(next((tmp_path / "runs" / "synthetic").glob(
         "*/ground-truth/summary.json")).read_text())
-    assert "mean" in summary["aggregate"]["brightness_offset"]
+    assert "value" in summary["aggregate"]["brightness_offset"]
 
     code, out = _bench(*args)  # cached: no second training
     assert code == 0, out
@@ -198,13 +198,13 @@ def test_every_registered_metric_in_one_run(synth_native_root, tmp_path, monkeyp
         summary = json.loads(summary_path.read_text())
         assert summary["n_scored"] == 2, summary_path
         for column, agg in summary["aggregate"].items():
-            assert "mean" in agg or agg.get("unavailable"), (summary_path, column, agg)
+            assert "value" in agg or agg.get("unavailable"), (summary_path, column, agg)
     md = (tmp_path / "lb" / "synthetic.md").read_text()
     assert "| ground truth |" in md
     # No official SyncNet weights here: a SyncNet was trained on the train split, LSE has
     # numbers, and they say which SyncNet made them.
     gt = json.loads(next((tmp_path / "runs" / "synthetic").glob("*/ground-truth/summary.json"))
                     .read_text())
-    assert "mean" in gt["aggregate"]["lse_c"], gt["aggregate"]["lse_c"]
+    assert "value" in gt["aggregate"]["lse_c"], gt["aggregate"]["lse_c"]
     assert "talkbench-trained syncnet on synthetic" in json.dumps(gt["provenance"]["metrics"])
     assert "judge syncnet" in md

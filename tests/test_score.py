@@ -49,7 +49,12 @@ def test_score_folders_reports_each_bad_pair_and_scores_the_rest(folders, tmp_pa
                                        "--metrics", "psnr,ssim,cpbd", "--out", str(out),
                                        "--quiet"])
     assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
+    def strict(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=strict)
+    psnr = summary["aggregate"]["psnr"]
+    assert psnr["kind"] == "mean" and psnr["n"] == 1 and psnr["n_infinite"] == 1
     assert sorted(summary["skipped"]) == ["broken", "faceless", "missing", "short"]
     assert "lengths differ" in summary["skipped"]["short"]
     assert "no face" in summary["skipped"]["faceless"]
@@ -70,13 +75,13 @@ def test_score_folders_reports_each_bad_pair_and_scores_the_rest(folders, tmp_pa
 
 
 def test_score_without_alignment_uses_frames_as_they_are(folders, tmp_path):
-    from bench.score import ScoreConfig, score_folders
+    from bench.folder_scoring import ScoreConfig, run_score
 
     pred, gt = folders
     cfg = ScoreConfig(pred_dir=pred, gt_dir=gt, metrics=["psnr"], align="none",
                       out_dir=tmp_path / "out", progress=False)
     lines: list[str] = []
-    result = score_folders(cfg, echo=lines.append)
+    result = run_score(cfg, echo=lines.append)
     # without alignment the face-less pair is scored too (PSNR needs no face)
     assert "faceless" not in result.skipped and "short" in result.skipped
     noisy = read_media(pred / "noisy.mp4").frames.astype(np.float64)
@@ -86,6 +91,32 @@ def test_score_without_alignment_uses_frames_as_they_are(folders, tmp_path):
     table = (tmp_path / "out" / "scores.csv").read_text().splitlines()
     value = float(next(line for line in table if line.startswith("noisy,")).split(",")[1])
     assert value == pytest.approx(expected, rel=1e-9)
+    assert result.table.loc["noisy", "psnr"] == value
+
+
+def test_python_api_returns_the_per_clip_table(folders, tmp_path, monkeypatch):
+    """``bench.score_folders`` (lazily imported): a DataFrame per clip, the summary beside it,
+    and no files unless asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bench; assert 'torch' not in sys.modules and 'pandas' not in "
+            "sys.modules; assert callable(bench.score_folders)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import bench
+
+    pred, gt = folders
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    table = bench.score_folders(pred, gt, metrics="psnr", align="none", echo=lines.append)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert table.index.name == "clip_id" and list(table.columns) == ["psnr"]
+    assert sorted(table.index) == ["faceless", "noisy", "silent"]
+    assert table.loc["silent", "psnr"] == np.inf and 20 < table.loc["noisy", "psnr"] < 40
+    summary = table.attrs["summary"]
+    assert summary["aggregate"]["psnr"]["n_infinite"] == 2  # silent and faceless: identical
+    assert set(table.attrs["skipped"]) == {"broken", "missing", "short"}
+    assert any("short" in line for line in lines)
 
 
 def test_score_needs_videos(tmp_path):

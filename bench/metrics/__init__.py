@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import torch
 
-from bench.metrics.base import Column, Metric, MetricContext, MetricUnavailable, Sample
+from bench.metrics.base import (
+    Aggregation,
+    ClipShared,
+    Column,
+    Metric,
+    MetricContext,
+    MetricUnavailable,
+    Sample,
+)
 from bench.registry import Registry
 
 METRICS = Registry("metric")
@@ -35,5 +43,5 @@ def get_metric(name: str, device: str | torch.device | None = None,
     return metric
 
 
-__all__ = ["METRICS", "Column", "Metric", "MetricContext", "MetricUnavailable", "Sample",
-           "get_metric"]
+__all__ = ["METRICS", "Aggregation", "ClipShared", "Column", "Metric", "MetricContext",
+           "MetricUnavailable", "Sample", "get_metric"]

@@ -33,18 +33,18 @@ from bench.metrics.shared import SMALL_FRAME_SIDE, sample_landmarks
 
 def identity_landmarks(sample: Sample) -> np.ndarray:
     """(68, 2) landmarks of the identity image, detected as `sample_landmarks` does for
-    frames; cached in ``sample.shared["landmarks/identity"]``. MetricUnavailable if no face."""
-    name = "landmarks/identity"
-    if name not in sample.shared:
-        from bench.judges.landmarks import detect_landmarks
+    frames; cached in ``sample.shared.landmarks["identity"]``. MetricUnavailable if no face."""
+    cache = sample.shared.landmarks
+    if "identity" not in cache:
+        from bench.core.landmarks import detect_landmarks
 
         if sample.identity is None:
             raise MetricUnavailable("no identity image for this clip")
         image = check_frames(np.asarray(sample.identity)[None], "identity image")
         side = max(image.shape[1:3])
-        sample.shared[name] = detect_landmarks(
+        cache["identity"] = detect_landmarks(
             image, detect_max_side=side, upsample=1 if side < SMALL_FRAME_SIDE else 0)[0]
-    points = sample.shared[name]
+    points = cache["identity"]
     if not np.isfinite(points).all():
         raise MetricUnavailable("no face found in the identity image")
     return points
@@ -52,26 +52,27 @@ def identity_landmarks(sample: Sample) -> np.ndarray:
 
 def sample_embeddings(sample: Sample, key: str = "pred") -> np.ndarray:
     """dlib face descriptors (T, 128) float64 of ``sample.<key>`` frames, NaN rows where no
-    face; cached in ``sample.shared["face_embedding/<key>"]``."""
-    name = f"face_embedding/{key}"
-    if name not in sample.shared:
+    face; cached in ``sample.shared.face_embeddings[key]``."""
+    cache = sample.shared.face_embeddings
+    if key not in cache:
         from bench.judges.face_embedding import face_descriptors
 
         frames = check_frames(getattr(sample, key), key)
-        sample.shared[name] = face_descriptors(frames, sample_landmarks(sample, key))
-    return sample.shared[name]
+        cache[key] = face_descriptors(frames, sample_landmarks(sample, key))
+    return cache[key]
 
 
 def identity_embedding(sample: Sample) -> np.ndarray:
-    """dlib face descriptor (128,) of the identity image (cached in ``sample.shared``)."""
-    name = "face_embedding/identity"
-    if name not in sample.shared:
+    """dlib face descriptor (128,) of the identity image (cached in
+    ``sample.shared.face_embeddings["identity"]``)."""
+    cache = sample.shared.face_embeddings
+    if "identity" not in cache:
         from bench.judges.face_embedding import face_descriptors
 
         points = identity_landmarks(sample)
         image = np.asarray(sample.identity)
-        sample.shared[name] = face_descriptors(image[None], points[None])[0]
-    return sample.shared[name]
+        cache["identity"] = face_descriptors(image[None], points[None])[0]
+    return cache["identity"]
 
 
 def content_distances(identity: np.ndarray, frames: np.ndarray) -> np.ndarray:

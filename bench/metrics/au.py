@@ -12,8 +12,9 @@ test set (frame-level binary occurrence, the ground-truth frames' labels as the 
 
 Pooling. F1 over a few frames is noisy (and undefined when an AU occurs in neither video), so
 the reported numbers pool the frame counts TP/FP/FN/TN of every clip before dividing, as the
-paper's test-set numbers do. The metric is dataset-level for the runner: each clip's state is
-its (5, 4) count table (``clip_state``) and ``compute_from_states`` pools them; the per-clip
+paper's test-set numbers do. Every column is `Aggregation.POOLED`: each clip's state is
+its (5, 4) count table (``clip_state``) and ``compute_from_states`` pools them (with a
+bootstrap interval from resampling clips, `Metric.reduce`); the per-clip
 values (``score``/``update``, whose ``compute`` pools the same way) stay available for
 analysis, with NaN for an AU whose F1 is undefined in the clip and the clip's ``au_f1`` the
 mean over the AUs that are defined there. A pooled per-AU F1 that is still undefined (the AU
@@ -42,7 +43,14 @@ from typing import Any
 import numpy as np
 
 from bench.judges.au_rules import AUS, AULabels, au_counts, au_scores
-from bench.metrics.base import Column, Metric, MetricUnavailable, Sample, check_frames
+from bench.metrics.base import (
+    Aggregation,
+    Column,
+    Metric,
+    MetricUnavailable,
+    Sample,
+    check_frames,
+)
 
 AU_NUMBERS = tuple(name[2:] for name in AUS)  # "10", "14", ...
 
@@ -53,13 +61,15 @@ METRIC_VERSION = "1"
 
 
 def _columns() -> tuple[Column, ...]:
-    cols = [Column("au_f1", "AU F1", higher_is_better=True, fmt=".3f"),
-            Column("au_acc", "AU Acc (%)", higher_is_better=True, fmt=".2f")]
+    pooled = Aggregation.POOLED  # counts pooled over every frame of every clip
+    cols = [Column("au_f1", "AU F1", higher_is_better=True, fmt=".3f", aggregation=pooled),
+            Column("au_acc", "AU Acc (%)", higher_is_better=True, fmt=".2f",
+                   aggregation=pooled)]
     for n in AU_NUMBERS:
         cols.append(Column(f"au{n}_f1", f"AU{n} F1", higher_is_better=True, fmt=".3f",
-                           detail=True))
+                           detail=True, aggregation=pooled))
         cols.append(Column(f"au{n}_acc", f"AU{n} Acc (%)", higher_is_better=True, fmt=".2f",
-                           detail=True))
+                           detail=True, aggregation=pooled))
     return tuple(cols)
 
 
@@ -96,8 +106,6 @@ class AU(Metric):
     needs = frozenset({"gt"})
     on_ground_truth = False  # the real video against itself is 1.0 by construction
     judge_name = "au"
-    dataset_level = True
-    resample_clips = True  # pooled counts: cheap to bootstrap over clips
 
     openface_pred_dir: Path | None = None
     """Folder of OpenFace CSVs of the generated videos, ``<clip_id>.csv`` (None: not used)."""
@@ -184,11 +192,11 @@ class AU(Metric):
 
     def labels(self, sample: Sample, key: str) -> AULabels:
         """Per-frame AU labels of ``sample.<key>`` ("pred" or "gt") from `label_source`;
-        cached in ``sample.shared["au_labels/<source>/<key>"]``."""
+        cached in ``sample.shared.au_labels[(source, key)]``."""
         source = self.label_source()
-        name = f"au_labels/{source}/{key}"
-        if name in sample.shared:
-            return sample.shared[name]
+        cache = sample.shared.au_labels
+        if (source, key) in cache:
+            return cache[(source, key)]
         frames = check_frames(getattr(sample, key), "generated video" if key == "pred"
                               else "ground-truth video")
         if source == "openface":
@@ -206,7 +214,7 @@ class AU(Metric):
                     labels = au_rules(landmarks)
                 except ValueError as err:
                     raise MetricUnavailable(str(err)) from err
-        sample.shared[name] = labels
+        cache[(source, key)] = labels
         return labels
 
     def clip_counts(self, sample: Sample) -> np.ndarray:
@@ -262,7 +270,7 @@ class AU(Metric):
         super().reset()
         self._counts.clear()
 
-    # -- dataset level (the runner) ----------------------------------------------------------
+    # -- pooled over the test set (`Metric.reduce`) ---------------------------------------------
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
         """The clip's (5, 4) counts and the labeller that produced them."""
         return {"counts": self.clip_counts(sample), "source": np.array(self.label_source())}

@@ -6,6 +6,11 @@ The shape follows torchmetrics: each metric has a pure functional core (e.g.
 per-clip values as its state (sufficient statistics for a mean), so `compute()` can aggregate
 and two metrics of the same kind could be merged by concatenating their values.
 
+A metric also owns its reduction over a test set: each `Column` declares its `Aggregation`
+(mean over clips, pooled over frames/events, or set-level), and `Metric.reduce` turns the
+clips' results (values, cached states, reasons) into one `ColumnResult` per column
+(`bench.results`); `bench.aggregate` only gathers the clips' results and asks each metric.
+
 Typical use::
 
     metric = get_metric("psnr")           # device: cuda when present, else cpu
@@ -27,17 +32,53 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from bench.results import (
+    Aggregation,
+    ClipResult,
+    ColumnResult,
+    first_reason,
+    mean_over_clips,
+    reason_examples,
+)
+from bench.stats import bootstrap_statistic
+
 NEEDS = frozenset({"gt", "audio", "identity", "emotion"})
 """Everything a metric may need besides the generated frames."""
+
+
+VideoKey = str
+"""Which picture of a `Sample` a shared intermediate belongs to: ``"pred"``, ``"gt"`` or
+``"identity"``."""
+
+
+@dataclass
+class ClipShared:
+    """Per-clip intermediates that several metrics use, computed once per clip (SPEC 5: one
+    decode and one face/landmark pass per clip): the first metric that needs one computes it
+    and stores it here, the others reuse it. A new `Sample` (and so a new `ClipShared`) is made
+    per clip, so the cache dies with it.
+    """
+
+    device_frames: dict[tuple[VideoKey, str, str], torch.Tensor] = field(default_factory=dict)
+    """``(video, device, dtype)`` -> (T, 3, H, W) tensor of the frames, values 0..255
+    (`to_device_frames`)."""
+    landmarks: dict[VideoKey, np.ndarray] = field(default_factory=dict)
+    """video -> dlib 68-point landmarks, (T, 68, 2) float32 with NaN rows where no face
+    (`bench.metrics.shared.sample_landmarks`); ``"identity"``: (68, 2) of the image."""
+    face_embeddings: dict[VideoKey, np.ndarray] = field(default_factory=dict)
+    """video -> dlib face descriptors, (T, 128) float64 with NaN rows where no face
+    (`bench.metrics.acd`); ``"identity"``: (128,)."""
+    au_labels: dict[tuple[str, VideoKey], Any] = field(default_factory=dict)
+    """``(labeller, video)`` -> per-frame `bench.judges.au_rules.AULabels` (`bench.metrics.au`)."""
 
 
 @dataclass
 class Sample:
     """One clip, with everything any metric may need.
 
-    ``shared`` holds per-clip intermediates that several metrics use (device tensors of the
-    frames, landmarks, face crops): the first metric to need one computes it and stores it
-    there, the others reuse it. A new `Sample` is made per clip, so the cache dies with it.
+    ``by_emotion`` (the EmoAcc sweep, set by the runner): requested emotion -> the frames
+    generated for it, one entry per emotion of ``bench.EMOTIONS``. ``shared`` holds the
+    per-clip intermediates several metrics share (`ClipShared`).
     """
 
     clip_id: str
@@ -46,7 +87,8 @@ class Sample:
     audio: np.ndarray | None = None  # (T * 640,) float32, 16 kHz
     identity: np.ndarray | None = None  # (H, W, 3) uint8 identity image
     emotion: str | None = None  # requested emotion (one of bench.EMOTIONS)
-    shared: dict[str, Any] = field(default_factory=dict)
+    by_emotion: dict[str, np.ndarray] | None = None  # requested emotion -> generated frames
+    shared: ClipShared = field(default_factory=ClipShared)
 
 
 @dataclass(frozen=True)
@@ -58,6 +100,7 @@ class Column:
     higher_is_better: bool | None  # None: neither (e.g. a rate compared to ground truth)
     fmt: str = ".3f"
     detail: bool = False  # True: in the CSV and summary, left out of the Markdown leaderboard
+    aggregation: Aggregation = Aggregation.MEAN_OVER_CLIPS  # how the test-set value is made
 
 
 @dataclass(frozen=True)
@@ -113,28 +156,30 @@ def check_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
 def to_device_frames(sample: Sample, key: str, device: str | torch.device,
                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``getattr(sample, key)`` as a (T, 3, H, W) tensor on ``device``, cached in
-    ``sample.shared`` so that metrics of the same clip share one host-to-device transfer.
+    ``sample.shared.device_frames`` so that metrics of the same clip share one host-to-device
+    transfer.
 
-    The uint8 frames are moved once per device (``shared["frames/<key>/<device>/torch.uint8"]``)
-    and converted to ``dtype`` there; the converted tensor is cached too. Values stay in
+    The uint8 frames are moved once per device and converted to ``dtype`` there; the converted
+    tensor is cached too (both under ``(key, device, dtype)``). Values stay in
     0..255 (no scaling). A float64 copy of a long clip is 8 bytes per pixel, so metrics that
     process the clip in chunks (PSNR, SSIM) ask for ``dtype=torch.uint8`` and convert one chunk
     at a time.
     """
     device = torch.device(device)
-    name = f"frames/{key}/{device}/{dtype}"
-    if name in sample.shared:
-        return sample.shared[name]
-    raw_name = f"frames/{key}/{device}/{torch.uint8}"
-    if raw_name not in sample.shared:
+    cache = sample.shared.device_frames
+    name = (key, str(device), str(dtype))
+    if name in cache:
+        return cache[name]
+    raw_name = (key, str(device), str(torch.uint8))
+    if raw_name not in cache:
         frames = check_frames(getattr(sample, key), key)
         if not frames.flags.writeable:  # torch.from_numpy warns on read-only arrays
             frames = frames.copy()
         tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-        sample.shared[raw_name] = tensor.permute(0, 3, 1, 2).contiguous()  # (T, 3, H, W)
+        cache[raw_name] = tensor.permute(0, 3, 1, 2).contiguous()  # (T, 3, H, W)
     if dtype != torch.uint8:
-        sample.shared[name] = sample.shared[raw_name].to(dtype)
-    return sample.shared[name]
+        cache[name] = cache[raw_name].to(dtype)
+    return cache[name]
 
 
 def as_frames_tensor(frames: np.ndarray | torch.Tensor,
@@ -165,6 +210,11 @@ class Metric:
     ``update(sample)`` scores one clip, remembers the values and returns them;
     ``compute()`` aggregates over every updated clip (default: mean of the finite per-clip
     values, in float64; a column with no finite value gives NaN); ``reset()`` forgets them.
+
+    Over a test set scored clip by clip (the runner, ``bench score``), each clip's results are
+    kept (per-clip values for `Aggregation.MEAN_OVER_CLIPS` columns, a `clip_state` for
+    `Aggregation.POOLED` and `Aggregation.SET_LEVEL` columns) and `reduce` makes one
+    `ColumnResult` per column from them.
     """
 
     name: ClassVar[str]
@@ -175,16 +225,6 @@ class Metric:
     context: MetricContext = MetricContext()  # set by `bench.metrics.get_metric`
     judge_name: ClassVar[str | None] = None
     """Name of the harness-trained judge this metric can use (`bench.judges.store.JUDGES`)."""
-    pooled_columns: ClassVar[tuple[str, ...]] = ()
-    """Columns whose dataset value is pooled over clips rather than a mean of per-clip values
-    (median blink duration over all blinks, AU F1 over all frames): the runner keeps each
-    clip's `clip_state` and computes them with `compute_from_states`."""
-    dataset_level: ClassVar[bool] = False
-    resample_clips: ClassVar[bool] = False
-    """Dataset-level metrics cheap enough to recompute per bootstrap resample of the clips
-    (pooled counts) get a 95% interval; FID does not."""
-    """True for a metric with no per-clip value (FID): the runner keeps each clip's
-    `clip_state` (cached on disk) and calls `compute_from_states` over the whole test set."""
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = resolve_device(device)
@@ -206,31 +246,104 @@ class Metric:
         return found is None
 
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
-        """Dataset-level or pooled metrics: what one clip contributes (arrays, saved by the
-        runner)."""
+        """Metrics with pooled or set-level columns: what one clip contributes (arrays, cached
+        on disk per clip by `bench.aggregate.score_sample`)."""
         raise NotImplementedError(f"{self.name} has no per-clip state")
 
     def compute_from_states(self, states: list[tuple[dict[str, np.ndarray], str | None]]
                             ) -> dict[str, float | MetricUnavailable]:
-        """Dataset-level or pooled metrics: the values over ``(clip_state, emotion)`` of every
-        clip; a column that cannot be computed holds the `MetricUnavailable` saying why."""
+        """Metrics with pooled or set-level columns: those columns' values over the
+        ``(clip_state, emotion)`` of the given clips; a column that cannot be computed holds
+        the `MetricUnavailable` saying why (or the call raises it for every column)."""
         raise NotImplementedError(f"{self.name} has no per-clip state")
 
     def provenance(self) -> dict[str, str]:
         """What produced the numbers: reference matched, settings, judge and weights, device."""
         return {"metric": f"{self.name} v{self.version}", "device": str(self.device)}
 
+    # -- reduction over a test set (`bench.aggregate`) ---------------------------------------
+    @property
+    def has_clip_values(self) -> bool:
+        """Whether a clip's result holds per-clip values (`update`): some column is a mean
+        over clips."""
+        return any(c.aggregation is Aggregation.MEAN_OVER_CLIPS for c in self.columns)
+
+    @property
+    def has_clip_state(self) -> bool:
+        """Whether a clip's result holds a `clip_state`: some column is pooled or set-level."""
+        return any(c.aggregation is not Aggregation.MEAN_OVER_CLIPS for c in self.columns)
+
+    def reduce(self, clips: list[ClipResult], seed: int = 0) -> dict[str, ColumnResult]:
+        """Every column's value over the test set from the clips' results (column order).
+
+        Default: `Aggregation.MEAN_OVER_CLIPS` columns by `bench.results.mean_over_clips`;
+        the other columns from `compute_from_states` over every clip's state, with a
+        bootstrap interval from resampling clips for `Aggregation.POOLED` columns and none
+        for `Aggregation.SET_LEVEL` ones. Subclasses may override (e.g. to resample a cheap
+        set-level statistic).
+        """
+        out = self.reduce_states(clips, seed) if self.has_clip_state else {}
+        for column in self.columns:
+            if column.aggregation is Aggregation.MEAN_OVER_CLIPS:
+                out[column.name] = mean_over_clips(clips, column.name, seed)
+        return {column.name: out[column.name] for column in self.columns}
+
+    def reduce_states(self, clips: list[ClipResult], seed: int = 0) -> dict[str, ColumnResult]:
+        """The pooled and set-level columns from the clips' states (see `reduce`)."""
+        columns = [c for c in self.columns if c.aggregation is not Aggregation.MEAN_OVER_CLIPS]
+        states = [(c.state, c.emotion) for c in clips if c.state is not None]
+        reasons = {c.clip_id: c.unavailable for c in clips
+                   if c.state is None and c.unavailable is not None}
+        if not states:
+            reason = first_reason(reasons)
+            return {c.name: ColumnResult.missing(c.aggregation.value, reason, reasons)
+                    for c in columns}
+        try:
+            values = self.compute_from_states(states)
+        except MetricUnavailable as err:
+            return {c.name: ColumnResult.missing(c.aggregation.value, str(err), reasons)
+                    for c in columns}
+        out: dict[str, ColumnResult] = {}
+        for column in columns:
+            value = values[column.name]
+            kind = column.aggregation.value
+            if isinstance(value, MetricUnavailable):
+                out[column.name] = ColumnResult.missing(kind, str(value), reasons)
+            elif column.aggregation is Aggregation.POOLED:
+                estimate = bootstrap_statistic(states, self._statistic(column.name), seed=seed)
+                out[column.name] = ColumnResult.from_estimate(kind, estimate, reasons)
+            else:
+                out[column.name] = ColumnResult(
+                    kind=kind, value=float(value), n=len(states), n_unavailable=len(reasons),
+                    unavailable_examples=reason_examples(reasons))
+        return out
+
+    def _statistic(self, column: str):
+        """``states -> float``: the column over some clips' states (NaN when unavailable)."""
+
+        def statistic(states) -> float:
+            value = self.compute_from_states(states)[column]
+            return math.nan if isinstance(value, MetricUnavailable) else float(value)
+
+        return statistic
+
     # -- the lifecycle ---------------------------------------------------------------------
     def update(self, sample: Sample) -> dict[str, float]:
-        """Score one clip, keep its values for `compute`, and return them (python floats)."""
+        """Score one clip, keep its values for `compute`, and return them (python floats).
+
+        Every mean-over-clips column needs a value (NaN makes the clip unavailable); pooled
+        and set-level columns come from `clip_state`, so their per-clip values are optional
+        (NaN where missing in what `compute` keeps)."""
         values = {k: float(v) for k, v in self.score(sample).items()}
         for column in self.columns:
+            if column.aggregation is not Aggregation.MEAN_OVER_CLIPS:
+                continue
             if column.name not in values:
                 raise RuntimeError(f"{self.name} returned no value for column {column.name!r}")
             if math.isnan(values[column.name]):
                 raise MetricUnavailable(f"{column.label} is NaN for this clip")
         for column in self.columns:
-            self._values[column.name].append(values[column.name])
+            self._values[column.name].append(values.get(column.name, math.nan))
         return values
 
     def compute(self) -> dict[str, float]:

@@ -115,7 +115,14 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from bench import VIDEO_FPS
-from bench.metrics.base import Column, Metric, MetricUnavailable, Sample, check_frames
+from bench.metrics.base import (
+    Aggregation,
+    Column,
+    Metric,
+    MetricUnavailable,
+    Sample,
+    check_frames,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -312,8 +319,9 @@ class Blinks(Metric):
     so this metric adds only the EAR and the detector (about a millisecond a clip).
 
     Per clip: ``blinks_per_s`` = blinks / seconds with a face; ``blink_duration_s`` = median of
-    the clip's blink durations, left out of the row of a clip without a blink. Dataset level
-    (`compute`): mean rate over clips, median duration over all blinks of all clips.
+    the clip's blink durations, left out of the row of a clip without a blink. Test-set values
+    (`compute`, and `reduce` from cached clip results): mean rate over clips, median duration
+    over all blinks of all clips (`Aggregation.POOLED`, from each clip's `clip_state`).
     Unavailable (``MetricUnavailable``): no face in any frame, a face in fewer than half of the
     frames, or a clip shorter than ``MIN_CLIP_FRAMES``.
     """
@@ -321,7 +329,8 @@ class Blinks(Metric):
     name = "blinks"
     columns = (
         Column("blinks_per_s", "Blinks/s", higher_is_better=None, fmt=".2f"),
-        Column("blink_duration_s", "Blink dur. (s)", higher_is_better=None, fmt=".2f"),
+        Column("blink_duration_s", "Blink dur. (s)", higher_is_better=None, fmt=".2f",
+               aggregation=Aggregation.POOLED),  # median over every blink of every clip
     )
     needs = frozenset()
     on_ground_truth = True  # the real videos' blinks are the reference (seed 003, Tables 4-5)
@@ -374,8 +383,6 @@ class Blinks(Metric):
         self._values["blink_duration_s"].append(values.get("blink_duration_s", math.nan))
         self._durations.extend(float(d) for d in found.durations)
         return values
-
-    pooled_columns = ("blink_duration_s",)
 
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
         """Every blink duration (s) of the clip, for the median over all blinks."""

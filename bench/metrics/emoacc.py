@@ -15,8 +15,8 @@ seed 002's emotion-discriminator architecture trained by the harness on the data
 split; clip prediction = softmax of the mean logits of its 5-frame windows). Reported as a
 fraction in [0, 1]; higher is better.
 
-Per clip: with ``sample.shared["by_emotion"]`` (requested emotion -> generated frames, set by
-the runner for the sweep) the value is the fraction of those versions classified as their
+Per clip: with ``sample.by_emotion`` (requested emotion -> generated frames, set by the runner
+for the sweep) the value is the fraction of those versions classified as their
 requested emotion, so the dataset mean over clips is the formula above. Without it, the one
 ``sample.pred`` is classified against ``sample.emotion`` (value 0 or 1). On the ground-truth
 row (``pred`` = the real clip) this is the classifier's own accuracy on the real test clips,
@@ -84,7 +84,7 @@ class EmoAcc(Metric):
     # -- scoring -----------------------------------------------------------------------------
     def requests(self, sample: Sample) -> dict[str, np.ndarray]:
         """Requested emotion -> generated frames of this clip (the sweep, or the one video)."""
-        by_emotion = sample.shared.get("by_emotion")
+        by_emotion = sample.by_emotion
         if by_emotion:
             unknown = sorted(str(e) for e in by_emotion if e not in EMOTIONS)
             if unknown:

@@ -65,6 +65,7 @@ from bench.judges.inception import (
     pool3_features,
 )
 from bench.metrics.base import (
+    Aggregation,
     Column,
     Metric,
     MetricUnavailable,
@@ -212,9 +213,10 @@ class FID(Metric):
     """
 
     name = "fid"
-    columns = (Column("fid", "FID", higher_is_better=False, fmt=".2f"),
+    columns = (Column("fid", "FID", higher_is_better=False, fmt=".2f",
+                      aggregation=Aggregation.SET_LEVEL),
                Column("fid_emotion", "FID (mean of 6 emotions)", higher_is_better=False,
-                      fmt=".2f"))
+                      fmt=".2f", aggregation=Aggregation.SET_LEVEL))
     needs = frozenset({"gt"})
     on_ground_truth = False  # the real videos against themselves: 0
     version = "1"
@@ -247,8 +249,6 @@ class FID(Metric):
         return pool3_features(self.network(), frames, self.batch_size).cpu().numpy()
 
     # -- the lifecycle -----------------------------------------------------------------------
-    dataset_level = True
-
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
         """Pool3 features of the clip's generated and ground-truth frames (what the runner
         caches per clip): ``{"pred": (T, 2048), "gt": (T, 2048)}`` float32."""

@@ -23,7 +23,7 @@ the video by that many frames (delaying the audio by k frames lowers the offset 
 
 Inputs as the reference prepares them. Frames: 224x224 face crops in BGR channel order
 (the reference reads JPEGs with OpenCV), raw 0-255 floats. Audio: 16 kHz samples on the int16
-scale, the MFCCs of ``python_speech_features.mfcc`` (see :mod:`bench.judges.mfcc`).
+scale, the MFCCs of ``python_speech_features.mfcc`` (see :mod:`bench.core.audio`).
 
 The face crop. syncnet_python finds faces with S3FD, tracks them, smooths the boxes and cuts a
 square around each box (:func:`syncnet_crop` reproduces that cut given the boxes), then
@@ -49,24 +49,34 @@ from typing import NamedTuple
 import numpy as np
 import scipy.signal
 import torch
-import torch.nn.functional as F
 
-from bench.judges.mfcc import SAMPLE_RATE, audio_to_int16, mfcc
-from bench.judges.syncnet import (
+from bench.core.audio import SAMPLE_RATE, audio_to_int16, mfcc
+from bench.core.sync_windows import (
     FRAME_SIZE,
-    JUDGE_NAME,
     LIP_WINDOW,
-    MFCC_PER_FRAME,
-    MFCC_WINDOW,
+    num_windows,
+    prepare_lip_frames,
+    resize_frames,
+)
+from bench.core.weights import sha256_of_file
+from bench.judges.syncnet import (
+    JUDGE_NAME,
     SYNCNET_WEIGHTS_ENV,
     SyncNet,
     SyncNetWeightsMissing,
     find_syncnet_weights,
-    full_fp32_convolutions,
     load_syncnet,
     missing_weights_message,
 )
-from bench.judges.weights import sha256_of_file
+from bench.judges.syncnet_offsets import (
+    BATCH_SIZE,
+    VSHIFT,
+    LSEResult,
+    embed_audio,
+    embed_lips,
+    lse_from_distances,
+    offset_distances,
+)
 from bench.metrics.base import (
     Column,
     Metric,
@@ -75,9 +85,6 @@ from bench.metrics.base import (
     check_frames,
     to_device_frames,
 )
-
-VSHIFT = 15
-"""Largest shift searched, in video frames (0.6 s at 25 fps), as syncnet_python's default."""
 
 SAMPLES_PER_FRAME = SAMPLE_RATE // 25
 """Audio samples per video frame (640 at 16 kHz, 25 fps)."""
@@ -88,35 +95,13 @@ CROP_SCALE = 0.4
 CROP_PAD_VALUE = 110
 """Grey level syncnet_python pads the frame with before cutting the crop."""
 
-BATCH_SIZE = 32
-"""Windows per forward pass of the network."""
-
 TRAINED_JUDGE = "syncnet"
 """Name of the talkbench-trained SyncNet in the judge store (`bench.judges.store.JUDGES`)."""
-
-
-class LSEResult(NamedTuple):
-    """What ``SyncNetInstance.evaluate`` computes for one clip."""
-
-    lse_d: float
-    """Minimum over shifts of the mean distance (lower is better)."""
-    lse_c: float
-    """Median minus minimum of the mean distances: confidence (higher is better)."""
-    av_offset: int
-    """``vshift - argmin``: frames by which the audio leads the video."""
-    mean_dists: np.ndarray
-    """Mean distance per shift, shape ``(2 * vshift + 1,)``; entry ``k`` is offset
-    ``vshift - k``."""
 
 
 def min_frames(vshift: int = VSHIFT) -> int:
     """Fewest frames (of both video and audio) a clip needs: ``vshift + 1`` windows."""
     return vshift + 1 + LIP_WINDOW
-
-
-def num_windows(num_frames: int, num_samples: int) -> int:
-    """Windows the reference evaluates: ``min(frames, samples // 640) - 5``."""
-    return min(num_frames, num_samples // SAMPLES_PER_FRAME) - LIP_WINDOW
 
 
 def check_length(num_frames: int, num_samples: int, vshift: int = VSHIFT) -> int:
@@ -133,27 +118,6 @@ def check_length(num_frames: int, num_samples: int, vshift: int = VSHIFT) -> int
 
 # ---------------------------------------------------------------------------------------------
 # Preparing frames
-
-
-def resize_frames(video: torch.Tensor, size: int = FRAME_SIZE) -> torch.Tensor:
-    """Resize ``(T, 3, H, W)`` uint8 frames to ``(T, 3, size, size)`` uint8, bilinearly.
-
-    Same sampling as OpenCV's ``cv2.resize(..., interpolation=INTER_LINEAR)`` that
-    syncnet_python uses (pixel centres aligned, no antialiasing, borders clamped), rounded to
-    uint8. OpenCV computes in fixed point, so single pixels may differ by one grey level.
-    Runs where ``video`` is.
-    """
-    if video.shape[-2:] == (size, size):
-        return video
-    resized = F.interpolate(video.float(), size=(size, size), mode="bilinear",
-                            align_corners=False, antialias=False)
-    return resized.round().clamp(0, 255).to(torch.uint8)
-
-
-def prepare_lip_frames(video_rgb: torch.Tensor) -> torch.Tensor:
-    """talkbench RGB face crops ``(T, 3, H, W)`` uint8 -> SyncNet input ``(T, 3, 224, 224)``
-    uint8 in BGR order (resized as :func:`resize_frames` does)."""
-    return resize_frames(video_rgb).flip(1)
 
 
 def syncnet_crop(frames: np.ndarray, boxes: np.ndarray, *, crop_scale: float = CROP_SCALE,
@@ -195,84 +159,6 @@ def syncnet_crop(frames: np.ndarray, boxes: np.ndarray, *, crop_scale: float = C
         face_t = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1)[None]
         crops.append(resize_frames(face_t)[0].permute(1, 2, 0).numpy())
     return np.stack(crops)
-
-
-# ---------------------------------------------------------------------------------------------
-# Embeddings and distances
-
-
-@torch.inference_mode()
-def embed_lips(net: SyncNet, video_bgr: torch.Tensor, windows: int,
-               batch_size: int = BATCH_SIZE) -> torch.Tensor:
-    """Lip embeddings ``(windows, 1024)`` of the windows ``[v, v + 5)``, ``v < windows``.
-
-    ``video_bgr``: ``(T, 3, 224, 224)`` uint8 BGR frames (moved to the network's device).
-    """
-    device = next(net.parameters()).device
-    video = video_bgr.to(device)
-    embeddings = []
-    with full_fp32_convolutions():
-        for start in range(0, windows, batch_size):
-            stop = min(start + batch_size, windows)
-            # Frames start .. stop + 3 hold the windows start .. stop - 1.
-            chunk = video[start:stop + LIP_WINDOW - 1].transpose(0, 1).float()  # (3, t, H, W)
-            batch = chunk.unfold(1, LIP_WINDOW, 1)  # (3, B, H, W, 5)
-            batch = batch.permute(1, 0, 4, 2, 3)  # (B, 3, 5, H, W)
-            # On the CPU, oneDNN runs these 3-D convolutions about 30% faster on channels-last
-            # input (measured on 2 cores; same values to float32 rounding).
-            layout = torch.channels_last_3d if device.type == "cpu" else torch.contiguous_format
-            embeddings.append(net.forward_lip(batch.contiguous(memory_format=layout)))
-    return torch.cat(embeddings)
-
-
-@torch.inference_mode()
-def embed_audio(net: SyncNet, mfccs: np.ndarray, windows: int,
-                batch_size: int = BATCH_SIZE) -> torch.Tensor:
-    """Audio embeddings ``(windows, 1024)`` of the MFCC windows ``[4v, 4v + 20)``.
-
-    ``mfccs``: ``(num_mfcc_frames, 13)`` as :func:`bench.judges.mfcc.mfcc` returns them.
-    """
-    device = next(net.parameters()).device
-    coeffs = torch.from_numpy(np.ascontiguousarray(mfccs.T)).float().to(device)  # (13, F)
-    all_windows = coeffs.unfold(1, MFCC_WINDOW, MFCC_PER_FRAME)  # (13, n, 20)
-    if all_windows.shape[1] < windows:
-        raise ValueError(f"{mfccs.shape[0]} MFCC frames hold {all_windows.shape[1]} audio "
-                         f"windows; {windows} are needed")
-    all_windows = all_windows[:, :windows].permute(1, 0, 2).unsqueeze(1)  # (N, 1, 13, 20)
-    embeddings = []
-    with full_fp32_convolutions():
-        for start in range(0, windows, batch_size):
-            batch = all_windows[start:start + batch_size].contiguous()
-            embeddings.append(net.forward_aud(batch))
-    return torch.cat(embeddings)
-
-
-def offset_distances(lip: torch.Tensor, audio: torch.Tensor, vshift: int = VSHIFT,
-                     block: int = 512) -> torch.Tensor:
-    """Distances ``(N, 2 * vshift + 1)``: row ``v``, column ``k`` compares lip window ``v``
-    with audio window ``v + k - vshift`` (zeros outside the clip), as the reference's
-    ``calc_pdist`` does one window at a time. Computed ``block`` windows at a time to bound
-    memory.
-    """
-    shifts = 2 * vshift + 1
-    padded = F.pad(audio, (0, 0, vshift, vshift))  # (N + 2 vshift, D)
-    rows = []
-    for start in range(0, lip.shape[0], block):
-        stop = min(start + block, lip.shape[0])
-        # Padded rows start .. stop + 2 vshift - 1, as (B, D, shifts) windows -> (B, shifts, D)
-        audio_windows = padded[start:stop + shifts - 1].unfold(0, shifts, 1).transpose(1, 2)
-        lip_rows = lip[start:stop, None, :].expand(-1, shifts, -1)
-        rows.append(F.pairwise_distance(lip_rows, audio_windows))
-    return torch.cat(rows)
-
-
-def lse_from_distances(dists: torch.Tensor, vshift: int = VSHIFT) -> LSEResult:
-    """LSE-D, LSE-C and offset from the ``(N, 2 * vshift + 1)`` distance matrix."""
-    mean_dists = dists.float().cpu().mean(0)
-    min_dist, min_index = torch.min(mean_dists, 0)
-    confidence = torch.median(mean_dists) - min_dist
-    return LSEResult(lse_d=float(min_dist), lse_c=float(confidence),
-                     av_offset=vshift - int(min_index), mean_dists=mean_dists.numpy())
 
 
 def lse_from_video(video_bgr: torch.Tensor, audio_int16: np.ndarray, net: SyncNet, *,

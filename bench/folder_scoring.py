@@ -1,4 +1,6 @@
-"""``bench score``: score videos made by any generator against the real ones (SPEC 7).
+"""``bench score``: score folders of videos made by any generator against the real ones
+(SPEC 7), from the command line (`run_score`) or Python (`score_folders`, also
+``bench.score_folders``).
 
 Generated and ground-truth videos are paired by file stem (``pred/abc.mp4`` with
 ``gt/abc.mpg``). Optional identity images (``identity/abc.png``) and audio (``audio/abc.wav``)
@@ -19,22 +21,29 @@ The identity image defaults to the first ground-truth frame (aligned the same wa
 cannot be scored (missing pair, unreadable file, no face, lengths that differ by more than one
 frame) get one line each and are listed in the summary; the others are scored. Outputs in
 ``--out``: ``scores.csv`` (per clip), ``summary.json`` and ``leaderboard.md`` (the same
-leaderboard code as ``bench run``).
+leaderboard code as ``bench run``); without an output folder (the Python API's default) the
+per-clip table and the summary are only returned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.aggregate import clip_table, score_sample, summarise_records, table_csv
 from bench.data.clip import Clip, align_audio
 from bench.fileio import atomic_write_json, atomic_write_text
 from bench.metrics.base import MetricContext, Sample
 from bench.provenance import device_name, git_commit, package_versions
-from bench.scoring import score_sample, summarise_records, write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".flv", ".mpg", ".mpeg", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -53,7 +62,7 @@ class ScoreConfig:
     gt_dir: Path | None = None
     identity_dir: Path | None = None
     audio_dir: Path | None = None
-    out_dir: Path = Path("scores")
+    out_dir: Path | None = Path("scores")  # None: write nothing (states in a temporary folder)
     metrics: list[str] | None = None  # None: every registered metric
     align: str = "gt"
     dataset: str | None = None  # whose trained judges to use (LSE, EmoAcc, AU)
@@ -67,8 +76,9 @@ class ScoreConfig:
 @dataclass
 class ScoreResult:
     summary: dict
+    table: pd.DataFrame  # per clip: index clip_id, one float column per metric column
     skipped: dict[str, str] = field(default_factory=dict)
-    leaderboard_md: Path | None = None
+    leaderboard_md: Path | None = None  # None when nothing was written
 
 
 def _by_stem(folder: Path | None, suffixes: tuple[str, ...]) -> dict[str, Path]:
@@ -163,8 +173,17 @@ def load_pair(cfg: ScoreConfig, stem: str, pred_path: Path, gt_path: Path | None
                   emotion=cfg.emotion)
 
 
-def score_folders(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> ScoreResult:
-    """Score every generated video in ``cfg.pred_dir``; see the module docstring."""
+def run_score(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> ScoreResult:
+    """Score every generated video in ``cfg.pred_dir`` (see the module docstring) and, when
+    ``cfg.out_dir`` is set, write ``scores.csv``, ``summary.json`` and ``leaderboard.md``
+    there."""
+    if cfg.out_dir is None:
+        with tempfile.TemporaryDirectory(prefix="talkbench-score-") as tmp:
+            return _score(cfg, Path(tmp) / "states", echo)
+    return _score(cfg, Path(cfg.out_dir) / "states", echo)
+
+
+def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> ScoreResult:
     from bench.leaderboard import build_table, render_markdown
     from bench.metrics import METRICS, get_metric
 
@@ -184,7 +203,6 @@ def score_folders(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> Scor
     for stem in sorted(set(gts) - set(preds)):
         skipped[stem] = f"{stem}: ground truth {gts[stem].name} has no generated video"
     records: dict[str, dict] = {}
-    out_dir = Path(cfg.out_dir)
     stems = sorted(preds)
     if cfg.progress:
         from tqdm import tqdm
@@ -206,13 +224,12 @@ def score_folders(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> Scor
             echo(f"warning: {stem}: no audio in the generated or ground-truth file (give "
                  "--audio DIR); audio metrics are unavailable for it")
         records[stem] = {"emotion": sample.emotion,
-                         "metrics": score_sample(metrics, sample, out_dir / "states")}
+                         "metrics": score_sample(metrics, sample, states_dir)}
     for reason in skipped.values():
         echo(f"skipped: {reason}")
 
-    columns, aggregate, provenance = summarise_records(metrics, records, out_dir / "states",
-                                                       cfg.seed)
-    write_table(out_dir / "scores.csv", records, list(columns))
+    columns, aggregate, provenance = summarise_records(metrics, records, states_dir, cfg.seed)
+    table = clip_table(records, list(columns))
     summary = {
         "model": Path(cfg.pred_dir).name or "generated", "kind": "model",
         "dataset": cfg.dataset or "custom", "split": "bench score", "budget": None,
@@ -226,8 +243,57 @@ def score_folders(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> Scor
             "metrics": provenance,
         },
     }
+    if cfg.out_dir is None:
+        return ScoreResult(summary=summary, table=table, skipped=skipped)
+    out_dir = Path(cfg.out_dir)
+    atomic_write_text(out_dir / "scores.csv", table_csv(table))
     atomic_write_json(out_dir / "summary.json", summary)
     rows, cols = build_table(summary["dataset"], [summary], reported=[])
     md = atomic_write_text(out_dir / "leaderboard.md",
                            render_markdown(summary["dataset"], rows, cols))
-    return ScoreResult(summary=summary, skipped=skipped, leaderboard_md=md)
+    return ScoreResult(summary=summary, table=table, skipped=skipped, leaderboard_md=md)
+
+
+def score_folders(pred_dir: str | Path, gt_dir: str | Path | None = None, *,
+                  metrics: str | Sequence[str] | None = None,
+                  out_dir: str | Path | None = None, align: str = "gt",
+                  dataset: str | None = None, emotion: str | None = None,
+                  identity_dir: str | Path | None = None, audio_dir: str | Path | None = None,
+                  device: str | None = None, cache_dir: str | Path | None = None,
+                  seed: int = 0, progress: bool = False,
+                  echo: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Score the generated videos in ``pred_dir`` against the real ones in ``gt_dir`` (paired
+    by file name, aligned as ``align`` says; see the module docstring) and return the per-clip
+    table: index ``clip_id``, one float column per metric column, NaN where a clip has no
+    value. ``table.attrs["summary"]`` holds the summary (``aggregate``: each column's value
+    over the clips, `bench.results`) and ``table.attrs["skipped"]`` the clips that could not
+    be scored, with their reasons.
+
+    ``metrics``: names (a list or ``"psnr,ssim"``; default: every registered metric);
+    ``out_dir``: also write ``scores.csv``, ``summary.json`` and ``leaderboard.md`` there
+    (default: write nothing); ``dataset``: whose trained judges to use (LSE, EmoAcc, AU);
+    ``emotion``: the emotion every clip was asked for (EmoAcc). ``echo`` receives one line per
+    skipped clip or warning (default: standard error).
+
+    Example::
+
+        import bench
+        table = bench.score_folders("generated/", "real/", metrics=["psnr", "ssim"])
+        table["psnr"].mean(), table.attrs["summary"]["aggregate"]["psnr"]["value"]
+    """
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+
+    def path(value: str | Path | None) -> Path | None:
+        return None if value is None else Path(value)
+
+    cfg = ScoreConfig(pred_dir=Path(pred_dir), gt_dir=path(gt_dir),
+                      identity_dir=path(identity_dir), audio_dir=path(audio_dir),
+                      out_dir=path(out_dir), metrics=list(metrics) if metrics else None,
+                      align=align, dataset=dataset, emotion=emotion, device=device,
+                      cache_dir=path(cache_dir), seed=seed, progress=progress)
+    result = run_score(cfg, echo or (lambda line: print(line, file=sys.stderr)))
+    table = result.table
+    table.attrs["summary"] = result.summary
+    table.attrs["skipped"] = dict(result.skipped)
+    return table
