@@ -112,7 +112,8 @@ def _rows_from_reported(reported: list[Reported]) -> list[Row]:
     grouped: dict[tuple[str, str, str, str], dict[str, ColumnResult]] = defaultdict(dict)
     for r in reported:
         grouped[(r.source, r.table, r.split, r.model)][r.metric] = ColumnResult(
-            kind="reported", value=r.value)
+            kind="reported", value=r.value, bound=r.bound or None,
+            note=r.note if r.bound else None)
     rows = []
     for (source, table, split, model), values in grouped.items():
         rows.append(Row(kind="reported", model=model, source=f"reported: {source} {table}",
@@ -262,6 +263,9 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
                 text = f"**{text}**"
             if value is not None and not value.available:
                 text += " " + note(f"unavailable: {value.unavailable}")
+            if value is not None and value.bound:
+                text = ("≥ " if value.bound == "lower" else "≤ ") + text
+                text += " " + note(f"{row.source}, {c.label}: {value.note}")
             line.append(text)
         cells.append(line)
     table = pd.DataFrame(cells, columns=pd.Index(header), dtype=object)

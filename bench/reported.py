@@ -3,7 +3,7 @@
 The numbers are data: ``bench/reported.csv`` (shipped with the package), one value a row, with
 the columns ``source`` (seed id), ``table`` (where in the paper), ``dataset`` (harness dataset
 name), ``split`` (the paper's test set, in words), ``model`` (the talkbench adapter name where
-one exists), ``metric`` (the harness column name), ``value`` and ``note``. They were transcribed
+one exists), ``metric`` (the harness column name), ``value``, ``bound`` and ``note``. They were transcribed
 by hand from the seed papers' tables; to add a paper's numbers, add rows there.
 
 Metric names are the harness' column names (``lse_c`` is what seed 003 calls "AV confidence"
@@ -24,7 +24,7 @@ RESULTS_FILE = "reported.csv"
 """The data file, inside the ``bench`` package."""
 
 COLUMNS: tuple[str, ...] = ("source", "table", "dataset", "split", "model", "metric", "value",
-                            "note")
+                            "bound", "note")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Reported:
     metric: str  # harness column name
     value: float
     note: str = ""  # what the paper calls it, where it differs from ours
+    bound: str = ""  # "lower": the paper says "more than" the value; "upper": "less than"
 
 
 PAPERS = {
@@ -80,6 +81,9 @@ def read_reported(source, name: str | None = None) -> tuple[Reported, ...]:
         empty = [k for k in COLUMNS[:6] if not fields[k]]
         if empty:
             raise ValueError(f"{name} line {line}: empty {', '.join(empty)}")
+        if fields["bound"] not in ("", "lower", "upper"):
+            raise ValueError(f"{name} line {line}: bound {fields['bound']!r} is not "
+                             f"'lower', 'upper' or empty")
         out.append(Reported(**fields))
     return tuple(out)
 

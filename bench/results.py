@@ -85,6 +85,8 @@ class ColumnResult:
     n_unavailable: int = 0
     unavailable: str | None = None
     unavailable_examples: dict[str, str] = field(default_factory=dict)
+    bound: str | None = None  # a reported value the paper gives as a bound: "lower", "upper"
+    note: str | None = None  # what the paper says of a bounded value (a footnote)
 
     @classmethod
     def from_estimate(cls, kind: str, estimate: Estimate, reasons: Mapping[str, str]

@@ -115,6 +115,8 @@ def test_other_spec8_numbers():
     # Seed 001, SyncNet confidence on VoxCeleb2.
     for model, conf in {"ventriloquist": 2.08, "makeittalk": 2.80, "pc-avs": 5.90}.items():
         assert _value("seed001", "Sect. 3.3", "voxceleb2", model, "lse_c") == conf
+    # Seed 002, Sect. 6.1: the EmoAcc judge scores "more than 90%" on real test clips.
+    assert _value("seed002", "Sect. 6.1", "crema-d", "ground-truth", "emoacc") == 0.9
 
 
 def test_counts_per_source_and_table():
@@ -128,8 +130,9 @@ def test_counts_per_source_and_table():
         ("seed004", "Table 2"): 8,
         ("seed004", "Table 1"): 2,
         ("seed001", "Sect. 3.3"): 3,
+        ("seed002", "Sect. 6.1"): 1,  # the emotion classifier's accuracy, a lower bound
     }
-    assert len(load_reported()) == 139
+    assert len(load_reported()) == 140
 
 
 def test_rows_are_well_formed():
@@ -149,7 +152,7 @@ def test_reported_for_and_the_old_names():
     assert reported.REPORTED == load_reported()
     crema = reported_for("crema-d")
     assert crema == [r for r in load_reported() if r.dataset == "crema-d"]
-    assert len(crema) == 32 and {r.source for r in crema} == {"seed003", "seed000"}
+    assert len(crema) == 33 and {r.source for r in crema} == {"seed003", "seed000", "seed002"}
     assert reported_for("synthetic") == []
     with pytest.raises(AttributeError):
         reported.NOT_A_NAME  # noqa: B018
