@@ -2,7 +2,7 @@
 
 For each model, ``fit`` runs with every training stage shortened to ``steps`` steps and no
 time limit (:meth:`TorchAdapter.profile_options`), on the first few prepared training clips
-of a dataset. Each stage's :class:`~bench.generators.common.TrainLog` gives the median step
+of a dataset. Each stage's :class:`~bench.core.training.TrainLog` gives the median step
 time (the first, warm-up step left out); stages that train the generator on generated frames
 also give frames per second (:meth:`TorchAdapter.frames_per_step`). Peak memory is the CUDA
 allocator's peak on a GPU, and on a CPU the rise of the process's resident memory over its
@@ -22,8 +22,9 @@ from typing import Any
 import torch
 
 from bench.adapters.torch_base import TorchAdapter
+from bench.core.devices import resolve_device
+from bench.core.training import recording_training
 from bench.data.clip import Clip
-from bench.generators.common import recording_training, resolve_device
 
 
 def _rss_bytes() -> int | None:

@@ -3,8 +3,8 @@
 The numbers are data: ``bench/reported.csv`` (shipped with the package), one value a row, with
 the columns ``source`` (seed id), ``table`` (where in the paper), ``dataset`` (harness dataset
 name), ``split`` (the paper's test set, in words), ``model`` (the talkbench adapter name where
-one exists), ``metric`` (the harness column name), ``value``, ``bound`` and ``note``. They were transcribed
-by hand from the seed papers' tables; to add a paper's numbers, add rows there.
+one exists), ``metric`` (the harness column name), ``value``, ``bound`` and ``note``. They
+were transcribed by hand from the seed papers' tables; to add a paper's numbers, add rows there.
 
 Metric names are the harness' column names (``lse_c`` is what seed 003 calls "AV confidence"
 and seed 001 "SyncNet confidence"; ``acd_openface`` is ACD with OpenFace embeddings, a scale

@@ -13,6 +13,8 @@ from bench import EMOTIONS
 from bench.adapters.eskimez_emotion import PAPER, EskimezEmotion
 from bench.data.clip import Clip
 from bench.generators import eskimez2021 as esk
+from bench.generators.eskimez2021_training import mrm_loss
+from bench.generators.face_regions import mouth_weights
 
 
 def tiny_clips(n_speakers: int = 2, per_speaker: int = 3, frames: int = 10,
@@ -177,13 +179,13 @@ def test_discriminator_shapes_and_mouth_weighting():
     video = torch.zeros(2, 4, 3, cfg.size, cfg.size)
     assert d_frame(video[:, 0], video[:, 0]).shape == (2,)
     assert d_emo(video).shape == (2, len(EMOTIONS) + 1)
-    weights = cfg.mrm_floor + esk.mouth_weights(cfg.size, cfg.mrm_sigma, cfg.mrm_peak)
+    weights = cfg.mrm_floor + mouth_weights(cfg.size, cfg.mrm_sigma, cfg.mrm_peak)
     real = torch.zeros(1, 3, cfg.size, cfg.size)
     near, far = real.clone(), real.clone()
     y, x = np.unravel_index(int(weights.argmax()), (cfg.size, cfg.size))
     near[..., y, x] = 1
     far[..., 0, 0] = 1
-    assert esk.mrm_loss(near, real, weights) > 2 * esk.mrm_loss(far, real, weights)
+    assert mrm_loss(near, real, weights) > 2 * mrm_loss(far, real, weights)
 
 
 def test_config_checks():

@@ -12,7 +12,10 @@ from bench.adapters import adapter_class
 from bench.adapters.vougioukas import PAPER, Vougioukas
 from bench.data.clip import Clip
 from bench.generators import vougioukas2019 as vg
-from bench.generators.common import audio_windows, lower_half_mask, mouth_box
+from bench.generators.audio_frames import audio_windows
+from bench.generators.blocks import FrameDiscriminator, draw_noise
+from bench.generators.clip_banks import load_frame_bank
+from bench.generators.face_regions import lower_half_mask, lower_half_row, mouth_box, mouth_box_hw
 
 
 def tiny_clips(n: int = 3, frames: int = 24, seed: int = 0) -> list[Clip]:
@@ -111,7 +114,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch():
 
 def test_bank_windows_match_audio_windows():
     clip = tiny_clips(1, frames=15)[0]
-    bank = vg.load_frame_bank([clip], 32, (32, 24), 3200, 1)
+    bank = load_frame_bank([clip], 32, (32, 24), 3200, 1)
     assert bank.frames[0].shape == (15, 3, 32, 24)
     full = audio_windows(clip.audio, 15, 3200)
     assert np.array_equal(bank.windows(0, 0, 15), full)
@@ -127,11 +130,11 @@ def test_shifted_audio_stays_in_the_clip_and_off_sync():
 
 
 def test_regions_follow_the_square_crop():
-    assert vg.lower_half_row(128) == int(lower_half_mask(128)[0, 0, :, 0].argmax())
-    top, bottom, left, right = vg.mouth_box_hw((128, 96))
+    assert lower_half_row(128) == int(lower_half_mask(128)[0, 0, :, 0].argmax())
+    top, bottom, left, right = mouth_box_hw((128, 96))
     sq = mouth_box(128)
     assert (top, bottom) == sq[:2] and left == int(sq[2] * 0.75) and right > left
-    assert vg.sync_box(PAPER) == (vg.lower_half_row(128), 128, 0, 96)  # the paper: lower half
+    assert vg.sync_box(PAPER) == (lower_half_row(128), 128, 0, 96)  # the paper: lower half
 
 
 def test_bad_sizes_are_refused():
@@ -170,12 +173,12 @@ def test_paper_budget_has_the_papers_sizes():
     net = vg.VougioukasGenerator(cfg).eval()
     with torch.no_grad():
         out = net(torch.zeros(1, 3, 128, 96), torch.zeros(1, 2, 3200),
-                  vg.draw_noise(1, 2, 10, 0.6, "cpu"))
+                  draw_noise(1, 2, 10, 0.6, "cpu"))
     assert out.shape == (1, 2, 3, 128, 96)
-    d_img = vg.FrameDiscriminator(cfg.frame_hw, cfg.img_disc_channels)
+    d_img = FrameDiscriminator(cfg.frame_hw, cfg.img_disc_channels)
     assert len([m for m in d_img.modules() if isinstance(m, nn.Conv2d)]) == 6
 
 
 def test_noise_has_the_papers_variance():
-    noise = vg.draw_noise(4, 500, 10, 0.6, "cpu", torch.Generator().manual_seed(0))
+    noise = draw_noise(4, 500, 10, 0.6, "cpu", torch.Generator().manual_seed(0))
     assert abs(float(noise.var()) - 0.6) < 0.02 and abs(float(noise.mean())) < 0.02

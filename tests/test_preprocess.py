@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from bench import SAMPLES_PER_FRAME
-from bench.data import preprocess as prep
-from bench.data.clip import ClipRef
-from bench.data.media import write_video, write_wav
-from bench.judges.landmarks import (
+from bench.core.landmarks import (
     detect_faces,
     detect_landmarks,
     detect_landmarks_per_frame,
     fit_landmarks,
 )
+from bench.data import preprocess as prep
+from bench.data.clip import ClipRef
+from bench.data.media import write_video, write_wav
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("dlib") is None,
                                 reason="dlib is not installed")

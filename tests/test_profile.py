@@ -9,8 +9,8 @@ import torch
 from bench.adapters.eskimez_emotion import EskimezEmotion
 from bench.adapters.speech2vid import Speech2Vid
 from bench.adapters.still_image import StillImage
+from bench.core.training import recording_training, run_steps
 from bench.data.clip import Clip
-from bench.generators.common import recording_training, run_steps
 from bench.profile import PeakMemory, profile_table, profile_training
 
 torch.set_num_threads(1)

@@ -16,7 +16,7 @@ from bench.data.datasets import DATASETS
 from bench.data.splits import list_splits
 from bench.metrics import METRICS
 from bench.protocols import IDENTITY_RULES, Generation, Protocol, get_protocol, protocol_names
-from bench.reported import load_reported, reported_for
+from bench.reported import reported_for
 
 PAPER_PROTOCOLS = ("vougioukas2019", "goyal2023", "bhagat2022", "chen2022au")
 

@@ -17,15 +17,16 @@ import pytest
 import torch
 from torch import nn
 
+from bench.core.audio import audio_to_int16, mel_filterbank, mfcc
+from bench.core.sync_windows import resize_frames
+from bench.core.weights import WEIGHTS_DIR_ENV, sha256_of_file
 from bench.judges import syncnet as sn
-from bench.judges.mfcc import audio_to_int16, mel_filterbank, mfcc
 from bench.metrics import lse as lse_mod
 from bench.metrics.base import MetricUnavailable, Sample
 from bench.metrics.lse import (
     LSE,
     lse_from_arrays,
     min_frames,
-    resize_frames,
     syncnet_crop,
 )
 
@@ -175,7 +176,7 @@ def weights_env(tmp_path, monkeypatch):
     """An empty weights dir, no env override."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    monkeypatch.setenv(sn.WEIGHTS_DIR_ENV, str(folder))
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(folder))
     monkeypatch.delenv(sn.SYNCNET_WEIGHTS_ENV, raising=False)
     return folder
 
@@ -214,7 +215,7 @@ def test_loads_state_dict_and_whole_model_files(tmp_path, monkeypatch):
         net, provenance = sn.load_syncnet(tmp_path / name, device="cpu")
         _assert_same_weights(net, state)
         assert not net.training
-        assert provenance["sha256"] == sn.sha256_of_file(tmp_path / name)
+        assert provenance["sha256"] == sha256_of_file(tmp_path / name)
         assert provenance["source"] == "user-supplied file"
 
 
@@ -246,7 +247,7 @@ def test_weight_resolution_order_and_provenance(tmp_path, weights_env, monkeypat
     _, provenance = sn.load_syncnet(device="cpu")
     assert provenance["source"] == "talkbench-trained"
     assert provenance["dataset"] == "crema-d"
-    assert provenance["sha256"] == sn.sha256_of_file(trained)
+    assert provenance["sha256"] == sha256_of_file(trained)
 
     # The official file wins over the trained one.
     official = weights_env / sn.OFFICIAL_WEIGHTS_NAME
@@ -468,7 +469,7 @@ def test_metric_class_resizes_rgb_crops_and_averages(tmp_path, weights_env):
     total = metric.compute()
     assert total["lse_d"] == pytest.approx(np.mean([r["lse_d"] for r in rows]))
     provenance = metric.provenance()
-    assert provenance["sha256"] == sn.sha256_of_file(tmp_path / "random.pt")
+    assert provenance["sha256"] == sha256_of_file(tmp_path / "random.pt")
     assert provenance["file"] == str(tmp_path / "random.pt")
 
 

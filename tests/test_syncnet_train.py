@@ -17,13 +17,16 @@ import pytest
 import torch
 from torch import nn
 
+from bench.core.audio import audio_to_int16, mfcc
+from bench.core.sync_windows import prepare_lip_frames, resize_frames
+from bench.core.weights import WEIGHTS_DIR_ENV, sha256_of_file
 from bench.data.clip import Clip
 from bench.judges import syncnet as sn
+from bench.judges import syncnet_pairs as sp
 from bench.judges import syncnet_train as st
-from bench.judges.mfcc import audio_to_int16, mfcc
 from bench.judges.store import store_trained, trained_judge
 from bench.metrics.base import MetricContext, MetricUnavailable, Sample
-from bench.metrics.lse import LSE, lse_from_arrays, prepare_lip_frames, resize_frames
+from bench.metrics.lse import LSE, lse_from_arrays
 
 DATASET = "toy"
 
@@ -74,15 +77,15 @@ def test_bank_and_batches_use_the_lse_inputs():
     0, the rest -1."""
     clips = [toy_clip(i, num_frames=30 + 5 * i) for i in range(3)]
     rng = np.random.default_rng(0)
-    bank = st.build_bank(clips, rng)
+    bank = sp.build_bank(clips, rng)
     assert list(bank.windows) == [25, 30, 35]  # min(T, samples // 640) - 5
     for clip, coeffs in zip(clips, bank.mfccs, strict=True):
         np.testing.assert_array_equal(coeffs.numpy(),
                                       mfcc(audio_to_int16(clip.audio)).astype(np.float32))
 
     plan = st.Budget(steps=1, batch=6, group=3, lr=1e-3, lr_final=1e-3, speech_fraction=0.5)
-    pairs = st.draw_pairs(bank, plan, rng)
-    lips, audio = st.network_inputs(bank, pairs, torch.device("cpu"))
+    pairs = sp.draw_pairs(bank, plan, rng)
+    lips, audio = sp.network_inputs(bank, pairs, torch.device("cpu"))
     assert lips.shape == (6, 3, 5, 224, 224) and audio.shape == (12, 1, 13, 20)
     assert pairs.labels.shape == (6, 12)
     # Two clips, three lip windows each; audio: the three own windows, then three shifted.
@@ -91,7 +94,7 @@ def test_bank_and_batches_use_the_lse_inputs():
         group = i // 3
         assert pairs.audio[group * 6 + i % 3] == (c, v)
         shifted = pairs.audio[group * 6 + 3 + i % 3]
-        assert shifted[0] == c and st.MIN_SHIFT <= abs(shifted[1] - v) <= st.MAX_SHIFT
+        assert shifted[0] == c and sp.MIN_SHIFT <= abs(shifted[1] - v) <= sp.MAX_SHIFT
         # The metric's inputs: frames v..v+4 resized to 224 in BGR; MFCC frames 4u..4u+20.
         video = torch.from_numpy(clips[c].frames[v:v + 5]).permute(0, 3, 1, 2)
         expected = prepare_lip_frames(video).transpose(0, 1).float()  # (3, 5, 224, 224)
@@ -111,7 +114,7 @@ def test_bank_and_batches_use_the_lse_inputs():
 def test_speech_windows_are_the_loud_ones():
     clip = toy_clip(7, num_frames=40)
     coeffs = mfcc(audio_to_int16(clip.audio))
-    windows = st.speech_windows(coeffs, 35)
+    windows = sp.speech_windows(coeffs, 35)
     loud = np.repeat(clip.frames[:, 20, 0, 0] == 200, 4)[: coeffs.shape[0]]
     share = np.array([loud[4 * v:4 * v + 20].mean() for v in range(35)])
     # A frame's MFCC frames start inside it; the loud 25 ms frames are the ones over 3 nats.
@@ -179,7 +182,7 @@ def no_official_weights(tmp_path, monkeypatch):
     """An empty weights dir and no $TALKBENCH_SYNCNET_WEIGHTS."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    monkeypatch.setenv(sn.WEIGHTS_DIR_ENV, str(folder))
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(folder))
     monkeypatch.delenv(sn.SYNCNET_WEIGHTS_ENV, raising=False)
     return folder
 
@@ -213,7 +216,7 @@ def test_smoke_training_writes_a_syncnet_python_state_dict(smoke_judge):
     # Loads through the official weights' loader, strictly, with the provenance JSON.
     net, provenance = sn.load_syncnet(weights, device="cpu")
     assert not net.training
-    assert provenance["sha256"] == sn.sha256_of_file(weights) == log["weights_sha256"]
+    assert provenance["sha256"] == sha256_of_file(weights) == log["weights_sha256"]
     assert provenance["source"].startswith("talkbench-trained")
     loaded = st.load(found.directory, "cpu")
     for key, value in loaded.state_dict().items():
@@ -243,7 +246,7 @@ def test_lse_metric_uses_the_judge_trained_on_its_dataset(smoke_judge, no_offici
 
     provenance = metric.provenance()
     weights = found.directory / st.WEIGHTS_FILE
-    sha = sn.sha256_of_file(weights)
+    sha = sha256_of_file(weights)
     assert provenance["source"] == found.describe()
     assert provenance["source"].startswith(f"talkbench-trained syncnet on {DATASET}/toy-split")
     assert provenance["file"] == str(weights) and provenance["sha256"] == sha
@@ -275,7 +278,7 @@ def test_official_weights_win_over_the_trained_judge(smoke_judge, no_official_we
     assert not metric.needs_trained_judge()
     provenance = metric.provenance()
     assert provenance["file"] == str(official)
-    assert provenance["sha256"] == sn.sha256_of_file(official)
+    assert provenance["sha256"] == sha256_of_file(official)
     assert "syncnet_v2.model" in provenance["source"]
 
     # A named file that does not exist is reported, not replaced by the trained judge.
@@ -294,13 +297,13 @@ def test_frozen_trunk_heads_are_the_networks_last_layers():
     lips = torch.from_numpy(rng.uniform(0, 255, (3, 3, 5, 224, 224)).astype(np.float32))
     audio = torch.from_numpy(rng.normal(0, 10, (4, 1, 13, 20)).astype(np.float32))
     with torch.no_grad():
-        lip_feats = net.netcnnlip[:st.TRUNK_LAYERS](lips).flatten(1)
-        aud_feats = net.netcnnaud[:st.TRUNK_LAYERS](audio).flatten(1)
-        torch.testing.assert_close(st.head_lip(net, lip_feats), net.forward_lip(lips),
+        lip_feats = net.netcnnlip[:sp.TRUNK_LAYERS](lips).flatten(1)
+        aud_feats = net.netcnnaud[:sp.TRUNK_LAYERS](audio).flatten(1)
+        torch.testing.assert_close(sp.head_lip(net, lip_feats), net.forward_lip(lips),
                                    rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(st.head_audio(net, aud_feats), net.forward_aud(audio),
+        torch.testing.assert_close(sp.head_audio(net, aud_feats), net.forward_aud(audio),
                                    rtol=1e-4, atol=1e-4)
-    head = {id(p) for p in st.head_parameters(net)}
+    head = {id(p) for p in sp.head_parameters(net)}
     trained = {name for name, p in net.named_parameters() if id(p) in head}
     assert trained == {name for name, _ in net.named_parameters()
                        if name.startswith(("netfc", "netcnnlip.18", "netcnnlip.19",
@@ -316,7 +319,7 @@ def test_frozen_trunk_training_leaves_the_trunk_at_its_init(smoke_judge):
         if "running" in name or "num_batches" in name:
             continue
         layer = int(name.split(".")[1]) if name.startswith("netcnn") else 99
-        if layer < st.TRUNK_LAYERS:
+        if layer < sp.TRUNK_LAYERS:
             assert torch.equal(trained[name], value), name
         elif name.endswith("weight") and "netfc" in name:
             assert not torch.equal(trained[name], value), name

@@ -29,7 +29,7 @@ from bench.adapters.eskimez_emotion import SMOKE as ESKIMEZ_SMOKE
 from bench.adapters.eskimez_emotion import EskimezEmotion
 from bench.data.clip import Clip
 from bench.generators.deformable_emotion import DeformableConfig, DeformableGenerator, fit_staged
-from bench.generators.eskimez2021 import validation_mrm
+from bench.generators.eskimez2021_training import validation_mrm
 
 PAPER = DeformableConfig()
 

@@ -27,14 +27,13 @@ from torch import nn
 
 from bench.adapters.torch_base import TorchAdapter
 from bench.data.clip import Clip
-from bench.generators.common import VGGPerceptualLoss
-from bench.generators.eskimez2021 import (
-    EskimezConfig,
-    EskimezGenerator,
+from bench.generators.eskimez2021 import EskimezConfig, EskimezGenerator
+from bench.generators.eskimez2021_training import (
     EskimezTrainer,
     load_training_data,
     validation_mrm,
 )
+from bench.generators.perceptual import VGGPerceptualLoss
 
 PAPER = EskimezConfig()
 

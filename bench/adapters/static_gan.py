@@ -14,17 +14,8 @@ Budgets (same code path, only sizes and schedules change):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import torch
-from torch import nn
-
-from bench.adapters.torch_base import TorchAdapter
-from bench.data.clip import Clip
+from bench.adapters.frame_gan import FrameGANAdapter
 from bench.generators.static_gan import StaticGANConfig, StaticGANTrainer, StaticGenerator
-from bench.generators.vougioukas2019 import load_frame_bank, sequence_length, validation_l1
 
 PAPER = StaticGANConfig()
 
@@ -41,7 +32,7 @@ SMOKE = StaticGANConfig(
     steps=3, max_seconds=30.0, val_clips=1)
 
 
-class StaticGAN(TorchAdapter):
+class StaticGAN(FrameGANAdapter):
     """Adapter for :mod:`bench.generators.static_gan`."""
 
     name = "static-gan"
@@ -52,27 +43,5 @@ class StaticGAN(TorchAdapter):
     paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
     sequence_field = "frames_per_clip"  # batch clips x frames_per_clip frames per step
 
-    def build(self, cfg: StaticGANConfig) -> nn.ModuleDict:
-        return StaticGenerator(cfg)
-
-    def make_trainer(self, train: Sequence[Clip], cfg: StaticGANConfig) -> StaticGANTrainer:
-        """Training data and the frame discriminator around ``self.nets``."""
-        k = sequence_length(train, cfg.frames_per_clip, least=1)
-        bank = load_frame_bank(train, cfg.size, cfg.frame_hw, cfg.audio_window, k)
-        self.notes["frames"] = (f"square crop resized to {cfg.frame_hw[0]}x{cfg.frame_hw[1]} "
-                                "(H x W) for the network, output resized back")
-        assert isinstance(self.nets, StaticGenerator)
-        return StaticGANTrainer(self.nets, cfg, bank, k, self.torch_device, self.seed)
-
-    def train_model(self, train: Sequence[Clip], val: Sequence[Clip] | None,
-                    cfg: StaticGANConfig) -> dict[str, Any]:
-        trainer = self.make_trainer(train, cfg)
-        log = trainer.fit()
-        log["val_lower_half_l1"] = validation_l1(self.nets, list(val or []), cfg,
-                                                 self.torch_device, self.seed)
-        return log
-
-    def synthesize(self, image: torch.Tensor, audio: np.ndarray, emotion: str | None,
-                   num_frames: int, generator: torch.Generator) -> torch.Tensor:
-        assert isinstance(self.nets, StaticGenerator)
-        return self.nets.synthesize(image, audio, num_frames, generator)
+    generator_class = StaticGenerator
+    trainer_class = StaticGANTrainer

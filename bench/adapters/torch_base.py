@@ -29,8 +29,10 @@ import torch
 from torch import nn
 
 from bench.adapters.base import BUDGETS, Adapter
+from bench.core.devices import resolve_device
+from bench.core.training import budget_plan
 from bench.data.clip import Clip
-from bench.generators.common import count_parameters, resolve_device, to_tensor, to_uint8
+from bench.generators.images import to_tensor, to_uint8
 
 WEIGHTS_FILE = "generator.pt"
 CONFIG_FILE = "generator.json"
@@ -92,10 +94,8 @@ class TorchAdapter(Adapter):
 
     def config_for(self, budget: str) -> Any:
         """The budget's config with the options that name its fields applied."""
-        if budget not in BUDGETS or budget not in self.configs:
-            raise ValueError(f"{self.name}: unknown budget {budget!r}; choose one of "
-                             f"{', '.join(self.configs)}")
-        base = self.configs[budget]
+        known = {name: cfg for name, cfg in self.configs.items() if name in BUDGETS}
+        base = budget_plan(known, budget, self.name)
         fields = {f.name for f in dataclasses.fields(base)}
         return dataclasses.replace(base, **{k: v for k, v in self.options.items()
                                             if k in fields})
@@ -159,6 +159,11 @@ class TorchAdapter(Adapter):
         with torch.device("meta"):
             nets = adapter.build(adapter.config_for(budget))
         return cls.parameter_counts_of(nets)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Trainable and frozen parameters of ``module``."""
+    return int(sum(p.numel() for p in module.parameters()))
 
 
 def _tuples(base: Any, values: dict[str, Any]) -> dict[str, Any]:

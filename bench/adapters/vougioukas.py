@@ -16,21 +16,13 @@ Budgets (same code path, only sizes and schedules change):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
-
-from bench.adapters.torch_base import TorchAdapter
+from bench.adapters.frame_gan import FrameGANAdapter
 from bench.data.clip import Clip
 from bench.generators.vougioukas2019 import (
     VougioukasConfig,
     VougioukasGenerator,
     VougioukasTrainer,
-    load_frame_bank,
-    sequence_length,
-    validation_l1,
 )
 
 PAPER = VougioukasConfig()
@@ -57,7 +49,7 @@ SMOKE = VougioukasConfig(
     max_seconds=30.0, val_clips=1)
 
 
-class Vougioukas(TorchAdapter):
+class Vougioukas(FrameGANAdapter):
     """Adapter for :mod:`bench.generators.vougioukas2019`."""
 
     name = "vougioukas"
@@ -67,28 +59,10 @@ class Vougioukas(TorchAdapter):
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
 
-    def build(self, cfg: VougioukasConfig) -> nn.ModuleDict:
-        return VougioukasGenerator(cfg)
+    generator_class = VougioukasGenerator
+    trainer_class = VougioukasTrainer
 
     def make_trainer(self, train: Sequence[Clip], cfg: VougioukasConfig) -> VougioukasTrainer:
-        """Training data and discriminators around ``self.nets``."""
-        length = sequence_length(train, cfg.seq_len, least=1)
-        bank = load_frame_bank(train, cfg.size, cfg.frame_hw, cfg.audio_window, length)
-        self.notes["frames"] = (f"square crop resized to {cfg.frame_hw[0]}x{cfg.frame_hw[1]} "
-                                "(H x W) for the network, output resized back")
+        trainer = super().make_trainer(train, cfg)
         self.notes["sync_region"] = cfg.sync_region
-        assert isinstance(self.nets, VougioukasGenerator)
-        return VougioukasTrainer(self.nets, cfg, bank, length, self.torch_device, self.seed)
-
-    def train_model(self, train: Sequence[Clip], val: Sequence[Clip] | None,
-                    cfg: VougioukasConfig) -> dict[str, Any]:
-        trainer = self.make_trainer(train, cfg)
-        log = trainer.fit()
-        log["val_lower_half_l1"] = validation_l1(self.nets, list(val or []), cfg,
-                                                 self.torch_device, self.seed)
-        return log
-
-    def synthesize(self, image: torch.Tensor, audio: np.ndarray, emotion: str | None,
-                   num_frames: int, generator: torch.Generator) -> torch.Tensor:
-        assert isinstance(self.nets, VougioukasGenerator)
-        return self.nets.synthesize(image, audio, num_frames, generator)
+        return trainer

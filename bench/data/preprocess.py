@@ -5,7 +5,7 @@ For each clip:
 1. ``read_clip``: decode the video at 25 fps and the audio at 16 kHz (from ``ref.audio`` when
    the dataset ships separate audio, else the video's own track) and align the audio to the
    frames by ``bench.data.clip.align_audio`` (cut or zero-pad at the end).
-2. ``bench.judges.landmarks.detect_landmarks``: 68 dlib landmarks per frame (detect + track).
+2. ``bench.core.landmarks.detect_landmarks``: 68 dlib landmarks per frame (detect + track).
 3. Gaps of up to ``max_gap`` frames without a face are filled by linear interpolation of the
    landmarks (held constant before the first and after the last face); longer gaps fail.
 4. A similarity transform (rotation, uniform scale, translation) per frame maps the stable
@@ -48,6 +48,17 @@ from pathlib import Path
 import numpy as np
 
 import bench
+from bench.core.face_template import (
+    ALIGN_POINTS,
+    CANONICAL_FACE,
+    CROP_MARGIN,
+    CROP_SIZE,
+    apply_transform,
+    fit_similarity,
+    similarity_matrix,
+    template_pixels,
+)
+from bench.core.weights import sha256_of_file
 from bench.data.clip import Clip, ClipRef, align_audio
 from bench.data.media import MediaError, read_media, write_video
 
@@ -62,40 +73,6 @@ SILENCE_PEAK = 1e-4  # audio whose every |sample| is below this is called silent
 FRAMES_CODEC = "libx264rgb"
 FRAMES_CRF = 12
 
-# Eye corners (36, 39, 42, 45) and the nose (27-35): points that move little with speech.
-ALIGN_POINTS: tuple[int, ...] = (36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35)
-
-# Canonical face: 68 dlib points (x, y) in a unit box (longest side of the points' bounding box
-# spans [0, 1], centred on 0.5). Derived here with ``mean_face``: per-frame dlib landmarks of
-# the three GRID samples (225 frames, three speakers) and skimage's astronaut image, a
-# Procrustes mean per face, then across faces, symmetrised with its mirror image and rotated
-# so the eyes are level.
-CANONICAL_FACE: tuple[tuple[float, float], ...] = (
-    (0.0285, 0.2154), (0.0383, 0.3437), (0.0512, 0.4697), (0.0698, 0.5987),
-    (0.1075, 0.7198), (0.1711, 0.8269), (0.2631, 0.9155), (0.3720, 0.9808),
-    (0.5000, 1.0000), (0.6280, 0.9808), (0.7369, 0.9155), (0.8289, 0.8269),
-    (0.8925, 0.7198), (0.9302, 0.5987), (0.9488, 0.4697), (0.9617, 0.3437),
-    (0.9715, 0.2154), (0.1044, 0.0952), (0.1560, 0.0235), (0.2430, 0.0000),
-    (0.3340, 0.0121), (0.4212, 0.0429), (0.5788, 0.0429), (0.6660, 0.0121),
-    (0.7570, 0.0000), (0.8440, 0.0235), (0.8956, 0.0952), (0.5000, 0.1474),
-    (0.5000, 0.2284), (0.5000, 0.3081), (0.5000, 0.3912), (0.3982, 0.4729),
-    (0.4482, 0.4855), (0.5000, 0.4980), (0.5518, 0.4855), (0.6018, 0.4729),
-    (0.1981, 0.1707), (0.2495, 0.1390), (0.3154, 0.1381), (0.3740, 0.1805),
-    (0.3133, 0.1922), (0.2464, 0.1955), (0.6260, 0.1805), (0.6846, 0.1381),
-    (0.7505, 0.1390), (0.8019, 0.1707), (0.7536, 0.1955), (0.6867, 0.1922),
-    (0.3141, 0.6552), (0.3806, 0.6191), (0.4515, 0.6007), (0.5000, 0.6143),
-    (0.5485, 0.6007), (0.6194, 0.6191), (0.6859, 0.6552), (0.6218, 0.7198),
-    (0.5542, 0.7470), (0.5000, 0.7530), (0.4458, 0.7470), (0.3782, 0.7198),
-    (0.3436, 0.6566), (0.4497, 0.6465), (0.5000, 0.6517), (0.5503, 0.6465),
-    (0.6564, 0.6566), (0.5504, 0.6879), (0.5000, 0.6916), (0.4496, 0.6879),
-)
-
-# Index of each point's mirror image in the 68-point layout (left <-> right).
-MIRROR_68: tuple[int, ...] = (
-    tuple(range(16, -1, -1)) + tuple(range(26, 16, -1)) + (27, 28, 29, 30)
-    + (35, 34, 33, 32, 31) + (45, 44, 43, 42, 47, 46) + (39, 38, 37, 36, 41, 40)
-    + (54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55) + (64, 63, 62, 61, 60, 67, 66, 65))
-
 
 class PrepError(Exception):
     """A clip that cannot be preprocessed; the message is one line, starting with its id."""
@@ -105,10 +82,10 @@ class PrepError(Exception):
 class PrepParams:
     """Everything that changes the cached output (all of it goes into the cache key)."""
 
-    size: int = 128  # crop side in pixels
+    size: int = CROP_SIZE  # crop side in pixels
     # 68 points in the unit box; left out of repr() (too long), see ``digest()``
     template: tuple[tuple[float, float], ...] = field(default=CANONICAL_FACE, repr=False)
-    margin: float = 0.2  # fraction of the crop left on each side of the template's box
+    margin: float = CROP_MARGIN  # fraction of the crop left on each side of the template's box
     align_points: tuple[int, ...] = ALIGN_POINTS  # landmarks the similarity is fitted to
     smooth_sigma: float = 1.0  # Gaussian smoothing of the transforms over time, in frames
     detect_max_side: int = 240  # face detection on frames downscaled to this longest side
@@ -118,8 +95,7 @@ class PrepParams:
 
     def template_pixels(self) -> np.ndarray:
         """The canonical face in crop pixel coordinates, (68, 2) float64."""
-        unit = np.asarray(self.template, dtype=np.float64)
-        return (self.margin + unit * (1 - 2 * self.margin)) * self.size - 0.5
+        return template_pixels(self.template, self.size, self.margin)
 
     def to_json(self) -> dict:
         """Plain JSON form (tuples become lists)."""
@@ -201,28 +177,6 @@ def fill_gaps(landmarks: np.ndarray, clip_id: str, max_gap: int) -> np.ndarray:
     return filled.reshape(landmarks.shape)
 
 
-def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity ``dst ~ [[a, -b], [b, a]] src + (tx, ty)``; returns (a, b, tx, ty).
-
-    Linear in the four unknowns, so ``np.linalg.lstsq`` solves it exactly (the same optimum
-    as Umeyama's method without reflection).
-    """
-    x, y = src[:, 0], src[:, 1]
-    ones, zeros = np.ones_like(x), np.zeros_like(x)
-    rows_x = np.stack([x, -y, ones, zeros], axis=1)  # a x - b y + tx = x'
-    rows_y = np.stack([y, x, zeros, ones], axis=1)  # b x + a y + ty = y'
-    design = np.concatenate([rows_x, rows_y])
-    target = np.concatenate([dst[:, 0], dst[:, 1]])
-    params, *_ = np.linalg.lstsq(design, target, rcond=None)
-    return params
-
-
-def similarity_matrix(params: np.ndarray) -> np.ndarray:
-    """(a, b, tx, ty) as a 3x3 homogeneous matrix."""
-    a, b, tx, ty = params
-    return np.array([[a, -b, tx], [b, a, ty], [0.0, 0.0, 1.0]])
-
-
 def estimate_transforms(landmarks: np.ndarray, params: PrepParams) -> np.ndarray:
     """Frame-to-crop similarity matrices (T, 3, 3) from filled landmarks (T, 68, 2).
 
@@ -238,11 +192,6 @@ def estimate_transforms(landmarks: np.ndarray, params: PrepParams) -> np.ndarray
     if params.smooth_sigma > 0 and per_frame.shape[0] > 1:
         per_frame = gaussian_filter1d(per_frame, params.smooth_sigma, axis=0, mode="nearest")
     return np.stack([np.linalg.inv(similarity_matrix(p)) for p in per_frame])
-
-
-def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map (N, 2) points by a 3x3 (or 2x3) affine matrix."""
-    return points @ matrix[:2, :2].T + matrix[:2, 2]
 
 
 def warp_frames(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
@@ -271,7 +220,7 @@ class Aligned:
 
 def align_clip(clip: Clip, params: PrepParams) -> Aligned:
     """Landmarks, gap filling, transforms and warping for one decoded clip."""
-    from bench.judges.landmarks import detect_landmarks
+    from bench.core.landmarks import detect_landmarks
 
     detected = detect_landmarks(clip.frames, detect_max_side=params.detect_max_side,
                                 upsample=params.upsample, redetect_every=params.redetect_every)
@@ -288,15 +237,6 @@ def align_clip(clip: Clip, params: PrepParams) -> Aligned:
 # Cache
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_hashes(ref: ClipRef) -> dict[str, str | None]:
     """Content hashes of a clip's media files; ``PrepError`` if one is missing."""
     hashes: dict[str, str | None] = {}
@@ -305,7 +245,7 @@ def source_hashes(ref: ClipRef) -> dict[str, str | None]:
             hashes[name] = None
             continue
         try:
-            hashes[name] = file_sha256(path)
+            hashes[name] = sha256_of_file(path)
         except OSError as err:
             raise PrepError(f"{ref.clip_id}: {path}: cannot read "
                             f"({err.strerror or err.__class__.__name__})") from err
@@ -647,40 +587,3 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
             report.failed[ref.clip_id] = reason or f"{ref.clip_id}: failed"
             report.known_failures += int(from_cache)
     return report
-
-
-# ---------------------------------------------------------------------------------------------
-# How CANONICAL_FACE was made
-
-
-def _normalise_shape(shape: np.ndarray) -> np.ndarray:
-    shape = shape - shape.mean(axis=0)
-    return shape / np.sqrt((shape ** 2).sum(axis=1).mean())
-
-
-def _procrustes_mean(shapes: np.ndarray, iterations: int = 10) -> np.ndarray:
-    """Generalised Procrustes mean of (N, 68, 2) shapes (centred, unit RMS spread)."""
-    mean = _normalise_shape(shapes[0])
-    for _ in range(iterations):
-        aligned = [apply_transform(similarity_matrix(fit_similarity(s, mean)), s)
-                   for s in shapes]
-        mean = _normalise_shape(np.mean(aligned, axis=0))
-    return mean
-
-
-def mean_face(faces: list[np.ndarray]) -> np.ndarray:
-    """A symmetric, upright mean face in the unit box from landmark tracks (T_i, 68, 2).
-
-    Each track is averaged (Procrustes) first so every face weighs the same; the mean is then
-    averaged with its mirror image, rotated to level eyes and scaled into the unit box.
-    """
-    per_face = np.stack([_procrustes_mean(np.asarray(f, np.float64)) for f in faces])
-    mean = _procrustes_mean(per_face)
-    mirrored = mean * np.array([-1.0, 1.0])
-    mean = _procrustes_mean(np.stack([mean, mirrored[list(MIRROR_68)]]))
-    right_eye, left_eye = mean[36:42].mean(axis=0), mean[42:48].mean(axis=0)
-    angle = np.arctan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])
-    cos, sin = np.cos(-angle), np.sin(-angle)
-    mean = mean @ np.array([[cos, -sin], [sin, cos]]).T
-    low, high = mean.min(axis=0), mean.max(axis=0)
-    return (mean - (low + high) / 2) / (high - low).max() + 0.5

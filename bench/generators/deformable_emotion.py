@@ -1,7 +1,7 @@
 """Bhagat, Shettiwar, Jain, Bansal, Mashkaria (seed 000), "Emotional talking face generation
 using deformable convolutional networks": Eskimez et al.'s generator
-(:mod:`bench.generators.eskimez2021`, seed 000 Sect. III-A to III-C) with two additions to the
-image encoder and a three-stage schedule.
+(:mod:`bench.generators.eskimez2021` and :mod:`bench.generators.eskimez2021_training`, seed 000
+Sect. III-A to III-C) with two additions to the image encoder and a three-stage schedule.
 
 - Deformable convolution module (Sect. III-E, Fig. 2): three 2-D convolutions, ``offset_conv``
   (the ``2 k^2`` sampling offsets of Sect. II-B Eq. 2), ``modulator_conv`` (the ``k^2``
@@ -38,13 +38,9 @@ import torch
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-from bench.generators.common import run_steps
-from bench.generators.eskimez2021 import (
-    EskimezConfig,
-    EskimezGenerator,
-    EskimezTrainer,
-    ImageEncoder,
-)
+from bench.core.training import run_steps
+from bench.generators.eskimez2021 import EskimezConfig, EskimezGenerator, ImageEncoder
+from bench.generators.eskimez2021_training import EskimezTrainer
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ frames as driving information, and each frame generated an image"). Four pieces:
   coefficients, read as a single-channel 12x35 image by a VGG-M-like CNN: conv1 3x3 (64),
   conv2 3x3 (128), pool2 3x3 stride (1, 2), conv3 3x3 (256), conv4 3x3 (256), conv5 3x3 (512),
   pool5 3x3 stride 2, fc6 (512), fc7 (256). *Which 12 coefficients:* python_speech_features'
-  13 (:func:`bench.generators.common.mfcc_windows`, the SyncNet MFCCs) less coefficient 0 (the
+  13 (:func:`bench.generators.audio_frames.mfcc_windows`, the SyncNet MFCCs) less coefficient 0 (the
   frame's log energy), i.e. ``coefficients = slice(1, 13)`` (``mfcc_first = 1``). *Ours:* the
   convolutions pad by 1 and the pools do not (12x35 -> 10x17 -> 4x8 before fc6); each MFCC
   coefficient is standardised by its mean and standard deviation over the training set, kept
@@ -62,7 +62,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.generators.common import ClipBank, load_bank, mfcc_windows, run_steps
+from bench.core.training import log_linear_lr, run_steps, set_learning_rate
+from bench.generators.audio_frames import mfcc_windows
+from bench.generators.clip_banks import ClipBank, load_bank
 
 
 @dataclass(frozen=True)
@@ -391,8 +393,7 @@ def make_optimizer(params: Any, cfg: Speech2VidConfig) -> torch.optim.Optimizer:
 
 def learning_rate(step: int, cfg: Speech2VidConfig) -> float:
     """Log-linear decay from ``lr`` (step 1) to ``lr_final`` (step ``steps``)."""
-    frac = (step - 1) / max(1, cfg.steps - 1)
-    return float(cfg.lr * (cfg.lr_final / cfg.lr) ** frac)
+    return log_linear_lr(cfg.lr, cfg.lr_final, step, cfg.steps)
 
 
 def l1_step(nets: Speech2VidNets, optimizer: torch.optim.Optimizer, identity: torch.Tensor,
@@ -458,8 +459,7 @@ def train_speech2vid(nets: Speech2VidNets, train: Sequence[Any], cfg: Speech2Vid
     optimizer = make_optimizer(generator_params, cfg)
 
     def step(i: int) -> dict[str, float]:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(i, cfg)
+        set_learning_rate(optimizer, learning_rate(i, cfg))
         identity, mfcc, target = data.sample(cfg.batch, rng, device)
         return {"l1": l1_step(nets, optimizer, identity, mfcc, target)}
 

@@ -4,7 +4,8 @@ loss on individual frames", which the paper calls a *static* method: each frame 
 from the still image and that frame's audio alone, with no knowledge of the previous frames.
 
 The paper gives no more detail, so we build it from the proposed model's per-frame parts
-(:mod:`bench.generators.vougioukas2019`), leaving out everything temporal:
+(:mod:`bench.generators.vougioukas2019`; the parts are :mod:`bench.generators.blocks` and
+:mod:`bench.generators.frame_gan`), leaving out everything temporal:
 
 - Identity Encoder (Sect. 3.1.1) and U-Net Frame Decoder (3.1.4) as in the proposed model;
 - the audio frame encoder of the Content Encoder (3.1.2, 1-D convolutions on each frame's
@@ -24,12 +25,11 @@ The paper gives no more detail, so we build it from the proposed model's per-fra
 ``batch`` clips and ``frames_per_clip`` consecutive frames of each (the frames are generated
 independently; drawing several per clip only saves identity encodings), with the clip's
 first frame as the still image; the demo budget adds the same small upper-half and mouth L1
-terms as the proposed model's demo budget (:func:`vougioukas2019.reconstruction`).
+terms as the proposed model's demo budget (:func:`bench.generators.frame_gan.reconstruction`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,69 +37,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.generators.common import run_steps
-from bench.generators.vougioukas2019 import (
-    AudioFrameEncoder,
-    FrameBank,
-    FrameDecoder,
-    FrameDiscriminator,
-    IdentityEncoder,
-    SequenceSampler,
-    bce,
-    check_widths,
-    decode_frames,
-    draw_noise,
-    lower_half_row,
-    mouth_box_hw,
-    reconstruction,
-    synthesize_with,
-)
+from bench.core.training import run_steps
+from bench.generators import blocks, frame_gan
+from bench.generators.clip_banks import FrameBank, SequenceSampler
+from bench.generators.face_regions import lower_half_row, mouth_box_hw
 
 
 @dataclass(frozen=True)
-class StaticGANConfig:
-    """Sizes, loss weights and schedule of the static baseline (defaults: paper budget)."""
+class StaticGANConfig(frame_gan.FrameGANConfig):
+    """Sizes, loss weights and schedule of the static baseline (defaults: paper budget): the
+    proposed model's per-frame parts (:class:`~bench.generators.frame_gan.FrameGANConfig`;
+    ``content_dim`` is the audio frame encoder's output, the per-frame content encoding) and
+    how many frames of each clip a step generates."""
 
-    size: int = 128
-    """Square side the adapter resizes the identity image to (talkbench's crop)."""
-    frame_hw: tuple[int, int] = (128, 96)
-    id_channels: tuple[int, ...] = (64, 128, 256, 512, 512)
-    id_dim: int = 128
-    audio_window: int = 3200
-    audio_kernel: int = 250
-    audio_stride: int = 50
-    audio_channels: tuple[int, ...] = (16, 32, 64, 128, 256)
-    content_dim: int = 256
-    """Output of the audio frame encoder, the per-frame content encoding."""
-    noise_dim: int = 10
-    noise_var: float = 0.6
-    dec_channels: tuple[int, ...] = (512, 256, 128, 64, 64)
-    img_disc_channels: tuple[int, ...] = (64, 128, 256, 512, 512)
-    w_rec: float = 600.0
-    w_rec_upper: float = 0.0
-    w_rec_mouth: float = 0.0
-    w_img: float = 1.0
-    lr_g: float = 1e-4
-    lr_img: float = 1e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    decay_epochs: float = 10.0
-    g_decay: float = 0.98
-    d_decay: float = 0.90
-    batch: int = 8
-    """Clips per step."""
     frames_per_clip: int = 8
-    """Frames per clip per step (generated independently)."""
-    mirror: bool = True
-    steps: int = 500_000
-    max_seconds: float | None = None
-    val_clips: int = 8
-    decode_chunk: int = 64
+    """Frames per clip per step (generated independently); ``batch`` clips per step."""
 
 
 def check_config(cfg: StaticGANConfig) -> None:
     """Raise ValueError when the sizes do not fit together."""
-    check_widths(cfg, ("id_channels", "dec_channels", "img_disc_channels"),
-                 ("audio_channels",))
+    blocks.check_widths(cfg, ("id_channels", "dec_channels", "img_disc_channels"),
+                        ("audio_channels",))
 
 
 class StaticGenerator(nn.ModuleDict):
@@ -110,11 +68,12 @@ class StaticGenerator(nn.ModuleDict):
         check_config(cfg)
         latent = cfg.id_dim + cfg.content_dim + cfg.noise_dim
         super().__init__({
-            "identity_encoder": IdentityEncoder(cfg.frame_hw, cfg.id_channels, cfg.id_dim),
-            "audio_encoder": AudioFrameEncoder(cfg.audio_channels, cfg.content_dim,
-                                               cfg.audio_kernel, cfg.audio_stride),
-            "frame_decoder": FrameDecoder(cfg.frame_hw, cfg.id_channels, cfg.dec_channels,
-                                          latent)})
+            "identity_encoder": blocks.IdentityEncoder(cfg.frame_hw, cfg.id_channels,
+                                                       cfg.id_dim),
+            "audio_encoder": blocks.AudioFrameEncoder(cfg.audio_channels, cfg.content_dim,
+                                                      cfg.audio_kernel, cfg.audio_stride),
+            "frame_decoder": blocks.FrameDecoder(cfg.frame_hw, cfg.id_channels,
+                                                 cfg.dec_channels, latent)})
         self.cfg = cfg
 
     def forward(self, identity: torch.Tensor, windows: torch.Tensor, noise: torch.Tensor,
@@ -122,14 +81,14 @@ class StaticGenerator(nn.ModuleDict):
         """identity ``(N, 3, H, W)``, audio frames ``(N, T, window)``, white noise
         ``(N, T, noise_dim)`` -> frames ``(N, T, 3, H, W)`` in ``[-1, 1]``."""
         latents = torch.cat([self["audio_encoder"](windows), noise], 2)
-        return decode_frames(self["identity_encoder"], self["frame_decoder"], identity,
-                             latents, chunk)
+        return blocks.decode_frames(self["identity_encoder"], self["frame_decoder"], identity,
+                                    latents, chunk)
 
     @torch.no_grad()
     def synthesize(self, image: torch.Tensor, audio: np.ndarray, num_frames: int,
                    generator: torch.Generator) -> torch.Tensor:
         """One identity ``(1, 3, s, s)`` + 16 kHz audio -> ``(T, 3, s, s)``."""
-        return synthesize_with(self, self.cfg, image, audio, num_frames, generator)
+        return frame_gan.synthesize_with(self, self.cfg, image, audio, num_frames, generator)
 
 
 class StaticGANTrainer:
@@ -143,36 +102,33 @@ class StaticGANTrainer:
         self.sampler = SequenceSampler(bank, frames_per_clip, cfg.mirror, device, self.rng)
         self.row = lower_half_row(cfg.frame_hw[0])
         self.mouth = mouth_box_hw(cfg.frame_hw)
-        self.d_img = FrameDiscriminator(cfg.frame_hw, cfg.img_disc_channels).to(device)
+        self.d_img = blocks.FrameDiscriminator(cfg.frame_hw, cfg.img_disc_channels).to(device)
         self.opt_g = torch.optim.Adam(net.parameters(), cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.d_img.parameters(), cfg.lr_img, betas=cfg.betas)
-        epoch = max(1, math.ceil(bank.total_frames / (cfg.batch * frames_per_clip)))
-        self.decay_every = max(1, round(cfg.decay_epochs * epoch))
+        self.decay = frame_gan.lr_decay(cfg, bank.total_frames, cfg.batch * frames_per_clip,
+                                        self.opt_g, [self.opt_d])
 
     def step(self, i: int) -> dict[str, float]:
         cfg, net = self.cfg, self.net
-        if i > 1 and (i - 1) % self.decay_every == 0:
-            for opt, rate in ((self.opt_g, cfg.g_decay), (self.opt_d, cfg.d_decay)):
-                for group in opt.param_groups:
-                    group["lr"] *= rate
+        self.decay(i)  # the proposed model's decay (Sect. 3.3)
         batch = self.sampler.sample(cfg.batch)
         b, k = batch.frames.shape[:2]
-        noise = draw_noise(b, k, cfg.noise_dim, cfg.noise_var, self.device)
+        noise = blocks.draw_noise(b, k, cfg.noise_dim, cfg.noise_var, self.device)
         net.train()
         self.d_img.train()
         fake = net(batch.identity, batch.windows, noise)
         cond = batch.identity[:, None].expand_as(batch.frames).flatten(0, 1)
         real_frames, fake_frames = batch.frames.flatten(0, 1), fake.flatten(0, 1)
 
-        d_loss = (bce(self.d_img(real_frames, cond), True)
-                  + bce(self.d_img(fake_frames.detach(), cond), False))
+        d_loss = (frame_gan.bce(self.d_img(real_frames, cond), True)
+                  + frame_gan.bce(self.d_img(fake_frames.detach(), cond), False))
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
 
-        rec_total, rec = reconstruction(fake, batch.frames, self.row, cfg.w_rec,
-                                        cfg.w_rec_upper, cfg.w_rec_mouth, self.mouth)
-        adv = bce(self.d_img(fake_frames, cond), True)
+        rec_total, rec = frame_gan.reconstruction(fake, batch.frames, self.row, cfg.w_rec,
+                                                  cfg.w_rec_upper, cfg.w_rec_mouth, self.mouth)
+        adv = frame_gan.bce(self.d_img(fake_frames, cond), True)
         total = rec_total + cfg.w_img * adv
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()

@@ -25,11 +25,11 @@ gives none for pre-training the classifier), 20 epochs (the full model's count).
 most 8 epochs and 400 steps (``DEMO_SECONDS`` as a safety net). ``smoke``: a tiny network
 for a few seconds. Only sizes and step counts change between budgets.
 
-Input. Each frame is aligned to talkbench's canonical face (a similarity fitted to the eye
-corners and nose, as `bench.data.preprocess`) at 112x112 (seed 004's crop size) with the
-face's landmark box nearly filling the crop (``CROP_MARGIN``, like a dlib detection box); the
-lower half (56x112, nose base to chin) goes into the network. The same alignment runs in
-training and in scoring, so any frame size works.
+Input. Each frame is aligned to talkbench's canonical face (`bench.core.face_template`: a
+similarity fitted to the eye corners and nose, as `bench.data.preprocess` does) at 112x112
+(seed 004's crop size) with the face's landmark box nearly filling the crop (``CROP_MARGIN``,
+like a dlib detection box); the lower half (56x112, nose base to chin) goes into the network.
+The same alignment runs in training and in scoring, so any frame size works.
 
 Labels. Seed 004 trained on OpenFace labels of real frames. talkbench trains on the labels of
 its landmark rules (`bench.judges.au_rules`) on the real training clips' landmarks (pseudo-
@@ -52,6 +52,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench.core import face_template
+from bench.core.training import budget_plan, run_steps
 from bench.judges.au_rules import AUS, AULabels, au_counts, au_rules, au_scores
 
 CROP_SIZE = 112
@@ -106,10 +108,9 @@ BUDGETS: dict[str, Budget] = {
 
 
 def _template() -> tuple[np.ndarray, list[int]]:
-    from bench.data.preprocess import PrepParams
-
-    params = PrepParams(size=CROP_SIZE, margin=CROP_MARGIN)
-    return params.template_pixels(), list(params.align_points)
+    """The canonical face in the classifier's crop (pixels) and the points it is aligned by."""
+    return face_template.template_pixels(size=CROP_SIZE, margin=CROP_MARGIN), \
+        list(face_template.ALIGN_POINTS)
 
 
 def crop_to_frame(landmarks: np.ndarray) -> np.ndarray:
@@ -122,7 +123,7 @@ def crop_to_frame(landmarks: np.ndarray) -> np.ndarray:
     dst_mean = dst.mean(axis=1)
     dst_c = dst - dst_mean[:, None]
     norm = (src_c ** 2).sum()
-    # dst ~ [[a, -b], [b, a]] src + t  (closed form of bench.data.preprocess.fit_similarity)
+    # dst ~ [[a, -b], [b, a]] src + t  (closed form of bench.core.face_template.fit_similarity)
     a = (src_c[None, :, 0] * dst_c[..., 0] + src_c[None, :, 1] * dst_c[..., 1]).sum(1) / norm
     b = (src_c[None, :, 0] * dst_c[..., 1] - src_c[None, :, 1] * dst_c[..., 0]).sum(1) / norm
     mean = src.mean(axis=0)
@@ -322,9 +323,7 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: Path, *, bud
     log: budget, frames, occurrence rates, class weights, steps, final loss, time and, when
     ``val`` is given, the agreement with the rules on the validation clips.
     """
-    if budget not in BUDGETS:
-        raise ValueError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
-    cfg = BUDGETS[budget]
+    cfg = budget_plan(BUDGETS, budget)
     device = torch.device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -339,29 +338,32 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: Path, *, bud
     net = AUNet(cfg.channels, cfg.hidden).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     n = x.shape[0]
-    steps, losses, epochs_done = 0, [], 0
-    train_start = time.perf_counter()
-    stop: str | None = None
-    for _ in range(cfg.epochs):
-        order = torch.from_numpy(rng.permutation(n)).to(device)
-        for begin in range(0, n, cfg.batch):
-            sel = order[begin:begin + cfg.batch]
-            loss = au_loss(net(_normalise(x[sel])), y[sel], w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            steps += 1
-            losses.append(float(loss.detach()))
-            if cfg.max_steps is not None and steps >= cfg.max_steps:
-                stop = "steps"
-            elif (cfg.max_seconds is not None
-                  and time.perf_counter() - train_start >= cfg.max_seconds):
-                stop = "time"
-            if stop:
-                break
-        epochs_done += 1
-        if stop:
-            break
+    per_epoch = math.ceil(n / cfg.batch)
+    total = cfg.epochs * per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    losses: list[float] = []
+    order = torch.zeros(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        """Batch ``i`` of the epochs: each epoch visits the frames in a new random order."""
+        nonlocal order
+        begin = (i - 1) % per_epoch * cfg.batch
+        if begin == 0:
+            order = torch.from_numpy(rng.permutation(n)).to(device)
+        sel = order[begin:begin + cfg.batch]
+        loss = au_loss(net(_normalise(x[sel])), y[sel], w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        return {"loss": losses[-1]}
+
+    run = run_steps(step, total, cfg.max_seconds, progress, desc="au-classifier: train")
+    steps = run.steps
+    epochs_done = math.ceil(steps / per_epoch)
+    stop = ("time" if run.stopped_early else
+            "steps" if cfg.max_steps is not None and steps >= cfg.max_steps else None)
 
     out_dir = Path(out_dir)
     config = {"aus": list(AUS), "crop_size": CROP_SIZE, "input": "lower half (56x112) of the "

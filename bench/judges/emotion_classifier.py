@@ -80,6 +80,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import EMOTIONS
+from bench.core.devices import resolve_device
+from bench.core.training import budget_plan, progress_range, run_steps, state_snapshot
 
 JUDGE_NAME = "emotion"
 ARCHITECTURE = ("DISCEMO video emotion classifier (Goyal et al. 2023 emotion discriminator, "
@@ -241,12 +243,6 @@ class EmotionClassifier:
         return self.net.config
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 @torch.inference_mode()
 def window_logits(judge: EmotionClassifier, windows: torch.Tensor) -> torch.Tensor:
     """Logits ``(N, 6)`` float32 of windows ``(N, 3, T, S, S)``, in chunks."""
@@ -379,13 +375,8 @@ def build_bank(clips: Sequence[Any], size: int, window: int, rng: np.random.Gene
     Clips without an emotion in ``bench.EMOTIONS`` or shorter than ``window`` are skipped
     (listed in ``skipped`` with the reason).
     """
-    iterator: Any = range(len(clips))
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, desc="emotion: load clips", unit="clip", leave=False)
     frames, labels, skipped = [], [], {}
-    for i in iterator:
+    for i in progress_range(len(clips), progress, "emotion: load clips"):
         clip = clips[i]
         if clip.emotion not in EMOTIONS:
             skipped[clip.clip_id] = f"no emotion label ({clip.emotion!r})"
@@ -440,11 +431,9 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: str | Path, 
     into ``out_dir``. Returns the training log (plain JSON values), with the validation
     clip-level accuracy when ``val`` has clips.
     """
-    if budget not in BUDGETS:
-        raise ValueError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
-    plan = BUDGETS[budget]
+    plan = budget_plan(BUDGETS, budget)
     cfg = plan.net
-    dev = _device(device)
+    dev = resolve_device(device)
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -469,53 +458,46 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: str | Path, 
                  if plan.lr_step_epochs else None)
     eval_every = plan.eval_every or (5 * steps_per_epoch if plan.epochs else 0)
 
-    bar: Any = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=f"emotion: train ({budget})", unit="step", leave=False)
     history: list[dict[str, float]] = []
     best = {"val_accuracy": -1.0, "step": 0}
     best_state: dict[str, torch.Tensor] | None = None
     losses: list[float] = []
     hits = 0
     seen = 0
-    try:
-        for step in range(1, total + 1):
-            net.train()
-            x, y = sample_batch(bank, plan.batch, cfg.window, rng)
-            if plan.augment:
-                x = augment_windows(x, gen)
-            if plan.flip:
-                mirror = torch.rand(x.shape[0], generator=gen) < 0.5
-                x[mirror] = x[mirror].flip(-1)
-            x, y = x.to(dev), y.to(dev)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item())
-            hits += int((logits.argmax(1) == y).sum())
-            seen += y.numel()
-            if scheduler is not None and step % steps_per_epoch == 0:
-                scheduler.step()
-            if on_step is not None:
-                on_step(step, losses[-1])
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            if val_bank is not None and val_bank.frames and (
-                    (eval_every and step % eval_every == 0) or step == total):
-                acc = clip_accuracy(judge, val_bank)
-                history.append({"step": step, "train_loss": float(np.mean(losses[-20:])),
-                                "val_accuracy": acc})
-                if acc > best["val_accuracy"]:
-                    best = {"val_accuracy": acc, "step": step}
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    finally:
-        if bar is not None:
-            bar.close()
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal best, best_state, hits, seen
+        net.train()
+        x, y = sample_batch(bank, plan.batch, cfg.window, rng)
+        if plan.augment:
+            x = augment_windows(x, gen)
+        if plan.flip:
+            mirror = torch.rand(x.shape[0], generator=gen) < 0.5
+            x[mirror] = x[mirror].flip(-1)
+        x, y = x.to(dev), y.to(dev)
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+        hits += int((logits.argmax(1) == y).sum())
+        seen += y.numel()
+        if scheduler is not None and i % steps_per_epoch == 0:
+            scheduler.step()
+        if on_step is not None:
+            on_step(i, losses[-1])
+        if val_bank is not None and val_bank.frames and (
+                (eval_every and i % eval_every == 0) or i == total):
+            acc = clip_accuracy(judge, val_bank)
+            history.append({"step": i, "train_loss": float(np.mean(losses[-20:])),
+                            "val_accuracy": acc})
+            if acc > best["val_accuracy"]:
+                best = {"val_accuracy": acc, "step": i}
+                best_state = state_snapshot(net)
+        return {"loss": losses[-1]}
+
+    run_steps(step, total, progress=progress, desc=f"emotion: train ({budget})")
     if best_state is not None:
         net.load_state_dict(best_state)
 
@@ -559,7 +541,7 @@ def load(directory: str | Path, device: str | torch.device | None = None) -> Emo
     net = EmotionNet(NetConfig.from_json(config["net"]))
     state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
-    dev = _device(device)
+    dev = resolve_device(device)
     net.eval().to(dev)
     return EmotionClassifier(net, dev, config)
 
@@ -570,8 +552,9 @@ def evaluate(judge: EmotionClassifier, clips: Sequence[Any], *,
     accuracy, per-emotion accuracy and the confusion matrix (rows: true emotion, columns:
     predicted, order of ``bench.EMOTIONS``). Clips without a label or shorter than a window
     are counted in ``n_skipped``."""
-    if device is not None and _device(device) != judge.device:
-        judge = replace(judge, net=judge.net.to(_device(device)), device=_device(device))
+    if device is not None and resolve_device(device) != judge.device:
+        judge = replace(judge, net=judge.net.to(resolve_device(device)),
+                        device=resolve_device(device))
     k = len(EMOTIONS)
     confusion = np.zeros((k, k), dtype=np.int64)
     skipped: dict[str, str] = {}

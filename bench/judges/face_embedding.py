@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.judges import dlib_models
+from bench.core import dlib_models
 
 EMBEDDING_DIM = 128
 BATCH = 32

@@ -52,8 +52,7 @@ from torchvision.models.inception import (
     InceptionE,
 )
 
-from bench.judges.weights import WEIGHTS_DIR_ENV as WEIGHTS_DIR_ENV  # re-exported
-from bench.judges.weights import sha256_of_file, weights_dir
+from bench.core.weights import sha256_of_file, weights_dir
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 """pytorch-fid's weights file, as its release names it."""

@@ -7,9 +7,11 @@ wild", ACCV workshops), in the layout of the reference code ``joonson/syncnet_py
 - the lips: 5 consecutive 224x224 face crops, ``(B, 3, 5, 224, 224)`` float, BGR channel order
   (the reference reads frames with OpenCV), raw 0-255 values, no normalisation;
 - the audio: 20 MFCC frames (0.2 s) of 13 coefficients, ``(B, 1, 13, 20)`` float, computed
-  from int16-scale samples (see :mod:`bench.judges.mfcc`);
+  from int16-scale samples (see :mod:`bench.core.audio`);
 
-into 1024-d vectors whose Euclidean distance is small when lips and audio are in sync.
+into 1024-d vectors whose Euclidean distance is small when lips and audio are in sync. How a
+clip is cut into these windows is :mod:`bench.core.sync_windows`; the embeddings of every
+window and the offset search over them are :mod:`bench.judges.syncnet_offsets`.
 
 Module names, layer order, kernel sizes, strides, paddings and BatchNorm layers are exactly
 the reference's, so the official ``syncnet_v2.model`` (a torch-saved state dict with keys
@@ -43,26 +45,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.judges.weights import WEIGHTS_DIR_ENV as WEIGHTS_DIR_ENV  # re-exported
-from bench.judges.weights import sha256_of_file, weights_dir
+from bench.core.devices import resolve_device
+from bench.core.weights import sha256_of_file, weights_dir
 
 EMBED_DIM = 1024
 """Size of the lip and audio embeddings (``num_layers_in_fc_layers`` in the reference)."""
-
-FRAME_SIZE = 224
-"""Height and width of the face crops the lip stream takes."""
-
-LIP_WINDOW = 5
-"""Video frames per lip window (0.2 s at 25 fps)."""
-
-MFCC_WINDOW = 20
-"""MFCC frames per audio window (0.2 s at 100 Hz)."""
-
-MFCC_PER_FRAME = 4
-"""MFCC frames per video frame (100 Hz / 25 fps)."""
-
-NUM_MFCC = 13
-"""MFCC coefficients per frame."""
 
 OFFICIAL_WEIGHTS_NAME = "syncnet_v2.model"
 TRAINED_WEIGHTS_NAME = "syncnet_talkbench.pt"
@@ -160,13 +147,6 @@ class SyncNet(nn.Module):
 
 class SyncNetWeightsMissing(FileNotFoundError):
     """No SyncNet weights were found; the message says where to put them."""
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @contextlib.contextmanager

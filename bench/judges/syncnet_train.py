@@ -11,13 +11,13 @@ provenance JSON beside it, and :func:`load` reads them through
 :func:`bench.judges.syncnet.load_syncnet`, the code path of the official ``syncnet_v2.model``.
 (Copying both files into the weights dir makes them the fallback SyncNet of every dataset.)
 
-Inputs exactly as the LSE metric makes them (:mod:`bench.metrics.lse`), so that training and
-scoring see the same distribution: lip window ``v`` is frames ``[v, v+5)`` of the aligned
-face crops, resized to 224x224 and put in BGR order by
-:func:`bench.metrics.lse.prepare_lip_frames`, raw 0-255 floats; audio window ``u`` is MFCC
-frames ``[4u, 4u+20)`` of :func:`bench.judges.mfcc.mfcc` over the whole clip's int16 samples
-(:func:`bench.judges.mfcc.audio_to_int16`); a clip has ``min(T, samples // 640) - 5`` windows
-(:func:`bench.metrics.lse.num_windows`).
+Inputs exactly as the LSE metric makes them (both take them from
+:mod:`bench.core.sync_windows`), so that training and scoring see the same distribution: lip
+window ``v`` is frames ``[v, v+5)`` of the aligned face crops, resized to 224x224 and put in
+BGR order by :func:`bench.core.sync_windows.prepare_lip_frames`, raw 0-255 floats; audio
+window ``u`` is MFCC frames ``[4u, 4u+20)`` of :func:`bench.core.audio.mfcc` over the whole
+clip's int16 samples (:func:`bench.core.sync_windows.clip_mfcc`); a clip has
+``min(T, samples // 640) - 5`` windows (:func:`bench.core.sync_windows.num_windows`).
 
 Objective: Chung and Zisserman 2016 ("Out of time: automated lip sync in the wild", ACCV
 workshops), Sect. 3: genuine pairs (a lip window and the audio window at the same time) and
@@ -26,7 +26,8 @@ between the two streams' outputs::
 
     E = 1/(2N) * sum_n [ y_n d_n^2 + (1 - y_n) max(margin - d_n, 0)^2 ]
 
-Each step draws ``batch`` lip windows; each is paired with its in-sync audio window (``y=1``)
+Each step draws ``batch`` lip windows (the batches: :mod:`bench.judges.syncnet_pairs`); each
+is paired with its in-sync audio window (``y=1``)
 and ``negatives`` false audio windows (``y=0``): the same clip's audio shifted by ``s`` frames,
 ``MIN_SHIFT <= |s| <= MAX_SHIFT`` (2..15, the range the LSE offset search covers; shifts of
 one frame are too close to call false), or, for a ``other_clip`` fraction of them, a window
@@ -37,8 +38,8 @@ negatives are averaged separately (``E = (mean_pos + mean_neg) / 2``), which is 
 pairwise_distance`` (eps 1e-6), the distance LSE-D is made of.
 
 Lip windows are drawn mostly (``speech_fraction``) where the in-sync audio is speech (MFCC
-log-energy at least ``SPEECH_NATS`` above the clip's quietest frame for half the window):
-in silence, shifted and in-sync pairs look the same (closed lips, silence), so they only add
+log-energy at least ``SPEECH_NATS`` above the clip's quietest frame for half the window): in
+silence, shifted and in-sync pairs look the same (closed lips, silence), so they only add
 label noise.
 
 After training, the BatchNorm running statistics are re-estimated on ``bn_batches`` training
@@ -52,7 +53,8 @@ keeping the best weights). Every budget trains the same full-size network on the
 224x224 inputs; they differ in schedule only.
 
 Validation (:func:`evaluate`, also run on ``val`` after training): per clip, the LSE numbers
-(``SyncNetInstance.evaluate``'s algorithm, via :mod:`bench.metrics.lse`) of the real clip and
+(``SyncNetInstance.evaluate``'s algorithm, :mod:`bench.judges.syncnet_offsets`, the LSE
+metric's computation) of the real clip and
 of the clip with its audio rolled by ``+-EVAL_SHIFT`` frames (:func:`shift_audio`), from one
 pass of the lip stream: LSE-C in sync vs shifted, and how often the AV offset is found within
 one frame (0 in sync, the shift otherwise).
@@ -73,45 +75,46 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.judges.mfcc import audio_to_int16, mfcc
-from bench.judges.syncnet import (
-    JUDGE_NAME,
-    LIP_WINDOW,
-    MFCC_PER_FRAME,
-    MFCC_WINDOW,
-    SyncNet,
-    full_fp32_convolutions,
-    load_syncnet,
-    resolve_device,
+from bench import SAMPLES_PER_FRAME
+from bench.core.audio import audio_to_int16, mfcc
+from bench.core.devices import resolve_device
+from bench.core.sync_windows import LIP_WINDOW, num_windows, prepare_lip_frames
+from bench.core.training import (
+    budget_plan,
+    log_linear_lr,
+    run_steps,
+    set_learning_rate,
+    state_snapshot,
 )
-from bench.judges.weights import sha256_of_file
+from bench.core.weights import sha256_of_file
+from bench.judges import syncnet_offsets as offsets
+from bench.judges.syncnet import JUDGE_NAME, SyncNet, full_fp32_convolutions, load_syncnet
+from bench.judges.syncnet_pairs import (
+    MAX_SHIFT,
+    MIN_SHIFT,
+    FeatureBank,
+    Pairs,
+    build_bank,
+    cache_features,
+    draw_pairs,
+    feature_inputs,
+    head_audio,
+    head_lip,
+    head_modules,
+    head_parameters,
+    network_inputs,
+)
 
 WEIGHTS_FILE = "syncnet_talkbench.pt"
 """State dict in syncnet_python's format (same name as the weights-dir fallback file)."""
 
 FORMAT_VERSION = 1
 
-MIN_SHIFT = 2
-"""Smallest audio shift, in frames, used as a false pair."""
-
-MAX_SHIFT = 15
-"""Largest audio shift, in frames, used as a false pair (the LSE offset search's vshift)."""
-
-SPEECH_NATS = 3.0
-"""An MFCC frame is speech when its log energy exceeds the clip's quietest frame by this."""
-
 EVAL_SHIFT = 10
 """Frames by which :func:`evaluate` rolls the audio for its out-of-sync check."""
 
 INIT_OUTPUT_SCALE = 0.1
 """Factor on the last linear layers' initial weights (embedding distances start near 4)."""
-
-TRUNK_LAYERS = 18
-"""``netcnnlip[:18]`` / ``netcnnaud[:18]`` (conv1-conv5 with their BatchNorm and pooling): the
-part a frozen-trunk budget does not train."""
-
-MAX_BANK_BYTES = 6 * 2**30
-"""Most bytes of training frames kept in memory (beyond it, each clip keeps a random run)."""
 
 
 @dataclass(frozen=True)
@@ -167,278 +170,6 @@ BUDGETS: dict[str, Budget] = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Training data
-
-
-@dataclass
-class SyncBank:
-    """Training clips in memory: per clip the face crops ``(T, 3, H, W)`` uint8 (network size
-    is reached per batch), the MFCCs ``(F, 13)`` float32, and which of its windows are speech."""
-
-    frames: list[torch.Tensor]
-    mfccs: list[torch.Tensor]
-    windows: np.ndarray
-    """Number of windows per clip."""
-    speech: list[np.ndarray]
-    """Per clip, the indices of its speech windows."""
-    skipped: dict[str, str]
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-
-def clip_mfcc(audio: np.ndarray) -> np.ndarray:
-    """MFCCs of a clip's float audio as the LSE metric computes them: ``(F, 13)``."""
-    return mfcc(audio_to_int16(audio)).astype(np.float32)
-
-
-def speech_windows(mfccs: np.ndarray, windows: int) -> np.ndarray:
-    """Indices of the audio windows of which at least half the MFCC frames are speech."""
-    if windows <= 0:
-        return np.zeros(0, dtype=np.int64)
-    energy = mfccs[:, 0]
-    speech = (energy > energy.min() + SPEECH_NATS).astype(np.float64)
-    csum = np.concatenate([[0.0], np.cumsum(speech)])
-    starts = np.arange(windows) * MFCC_PER_FRAME
-    share = (csum[starts + MFCC_WINDOW] - csum[starts]) / MFCC_WINDOW
-    return np.flatnonzero(share >= 0.5)
-
-
-def num_windows(num_frames: int, num_samples: int) -> int:
-    """Windows of a clip, as the LSE metric counts them."""
-    from bench.metrics.lse import num_windows as lse_num_windows
-
-    return lse_num_windows(num_frames, num_samples)
-
-
-def build_bank(clips: Sequence[Any], rng: np.random.Generator, progress: bool = False,
-               max_bytes: int = MAX_BANK_BYTES) -> SyncBank:
-    """Read every clip once; keep its frames, MFCCs and speech windows.
-
-    Clips with fewer than ``2 * MIN_SHIFT + 1`` windows are skipped (listed with the reason).
-    When the frames exceed ``max_bytes``, every clip keeps one random run of consecutive frames
-    of the same length, with the MFCC frames of that run (cut from the whole clip's MFCCs,
-    so the windows are the metric's).
-    """
-    iterator: Any = range(len(clips))
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, desc="syncnet: load clips", unit="clip", leave=False)
-    frames: list[torch.Tensor] = []
-    mfccs: list[np.ndarray] = []
-    skipped: dict[str, str] = {}
-    for i in iterator:
-        clip = clips[i]
-        video = np.asarray(clip.frames)
-        audio = np.asarray(clip.audio)
-        if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-            skipped[clip.clip_id] = f"frames are not (T, H, W, 3) uint8: {video.shape}"
-            continue
-        n = num_windows(video.shape[0], audio.shape[0])
-        if n < 2 * MIN_SHIFT + 1:
-            skipped[clip.clip_id] = f"{max(n, 0)} SyncNet windows < {2 * MIN_SHIFT + 1}"
-            continue
-        usable = n + LIP_WINDOW  # frames that have audio too
-        frames.append(torch.from_numpy(np.ascontiguousarray(video[:usable])).permute(0, 3, 1, 2))
-        mfccs.append(clip_mfcc(audio))
-    total = sum(f.numel() for f in frames)
-    if frames and total > max_bytes:
-        per_frame = frames[0][0].numel()
-        keep = max(2 * MIN_SHIFT + 1 + LIP_WINDOW, max_bytes // (len(frames) * per_frame))
-        for i, f in enumerate(frames):
-            if f.shape[0] > keep:
-                start = int(rng.integers(0, f.shape[0] - keep + 1))
-                frames[i] = f[start:start + keep].clone()
-                mfccs[i] = mfccs[i][MFCC_PER_FRAME * start:MFCC_PER_FRAME * (start + keep)]
-    counts = np.array([f.shape[0] - LIP_WINDOW for f in frames], dtype=np.int64)
-    # A cut run of ``keep`` frames holds 4 * keep MFCC frames: windows 0 .. keep - 5 fit.
-    counts = np.minimum(counts, [(m.shape[0] - MFCC_WINDOW) // MFCC_PER_FRAME + 1
-                                 for m in mfccs]) if frames else counts
-    return SyncBank(frames=frames, mfccs=[torch.from_numpy(np.ascontiguousarray(m))
-                                          for m in mfccs],
-                    windows=counts, speech=[speech_windows(m, int(c))
-                                            for m, c in zip(mfccs, counts, strict=True)],
-                    skipped=skipped)
-
-
-@dataclass
-class Pairs:
-    """Which windows a batch holds and which pairs are genuine.
-
-    ``lips[i]`` and ``audio[j]`` are ``(clip, window)``; ``labels[i, j]`` is 1 when lip
-    window ``i`` and audio window ``j`` are the same time of the same clip (in sync), 0 when
-    they are of the same clip at least ``MIN_SHIFT`` frames apart (a false pair), -1 when the
-    pair is not used (another clip, or one frame apart)."""
-
-    lips: list[tuple[int, int]]
-    audio: list[tuple[int, int]]
-    labels: torch.Tensor
-
-
-def draw_pairs(bank: SyncBank, plan: Budget, rng: np.random.Generator,
-               candidates: Sequence[np.ndarray] | None = None) -> Pairs:
-    """A batch's windows: ``batch / group`` distinct clips (probability proportional to their
-    candidate windows), ``group`` distinct lip windows ``v`` of each (a speech window with
-    probability ``speech_fraction``, while the clip has unused ones, else any candidate), and
-    as audio windows each lip window's own and one shifted by a random ``s``,
-    ``MIN_SHIFT <= |s| <= MAX_SHIFT``. Every lip window is compared with every audio window of
-    its clip, so each meets about ``2 * group - 1`` false audio windows for the cost of two.
-
-    ``candidates``: per clip, the windows lip windows may be drawn from (default: all).
-    """
-    if candidates is None:
-        candidates = [np.arange(n) for n in bank.windows]
-    sizes = np.array([len(c) for c in candidates], dtype=np.float64)
-    n_clips = min(max(1, plan.batch // plan.group), int((sizes > 0).sum()))
-    chosen = rng.choice(len(bank), size=n_clips, replace=False, p=sizes / sizes.sum())
-    lips: list[tuple[int, int]] = []
-    audio: list[tuple[int, int]] = []
-    for clip in (int(c) for c in chosen):
-        n = int(bank.windows[clip])
-        pool_all = list(rng.permutation(candidates[clip]))
-        pool_speech = list(rng.permutation(np.intersect1d(candidates[clip], bank.speech[clip])))
-        picked: list[int] = []
-        while len(picked) < min(plan.group, len(candidates[clip])):
-            pool = pool_speech if pool_speech and rng.random() < plan.speech_fraction \
-                else pool_all
-            v = int(pool.pop())
-            if v not in picked:
-                picked.append(v)
-        lips += [(clip, v) for v in picked]
-        audio += [(clip, v) for v in picked]
-        for v in picked:
-            allowed = [s for s in range(-MAX_SHIFT, MAX_SHIFT + 1)
-                       if abs(s) >= MIN_SHIFT and 0 <= v + s < n]
-            audio.append((clip, v + int(rng.choice(allowed)) if allowed else v))
-    lip_at = torch.tensor(lips)
-    aud_at = torch.tensor(audio)
-    same = lip_at[:, None, 0] == aud_at[None, :, 0]
-    gap = (lip_at[:, None, 1] - aud_at[None, :, 1]).abs()
-    labels = torch.full(same.shape, -1, dtype=torch.int8)
-    labels[same & (gap >= MIN_SHIFT)] = 0
-    labels[same & (gap == 0)] = 1
-    return Pairs(lips=lips, audio=audio, labels=labels)
-
-
-def lip_windows(frames: Sequence[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """Stack 5-frame windows of talkbench RGB crops ``(5, 3, H, W)`` uint8 into the lip
-    stream's input ``(B, 3, 5, 224, 224)`` float on ``device``, prepared by the LSE metric's
-    own :func:`~bench.metrics.lse.prepare_lip_frames` (resize to 224, BGR)."""
-    from bench.metrics.lse import prepare_lip_frames
-
-    stacked = torch.stack(list(frames)).to(device)  # (B, 5, 3, H, W)
-    b = stacked.shape[0]
-    video = prepare_lip_frames(stacked.flatten(0, 1))  # (B * 5, 3, 224, 224) uint8 BGR
-    video = video.view(b, LIP_WINDOW, *video.shape[1:]).transpose(1, 2).float()
-    layout = torch.channels_last_3d if device.type == "cpu" else torch.contiguous_format
-    return video.contiguous(memory_format=layout)
-
-
-def audio_window(mfccs: torch.Tensor, u: int) -> torch.Tensor:
-    """Audio window ``u`` of a clip's MFCCs ``(F, 13)``: ``(1, 13, 20)``, as
-    :func:`bench.metrics.lse.embed_audio` cuts it."""
-    start = MFCC_PER_FRAME * u
-    return mfccs[start:start + MFCC_WINDOW].T.unsqueeze(0)
-
-
-def network_inputs(bank: SyncBank, pairs: Pairs, device: torch.device,
-                   rng: np.random.Generator | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pairs' lip windows ``(B, 3, 5, 224, 224)`` and audio windows ``(A, 1, 13, 20)`` on
-    ``device``. With ``rng``, the paper's augmentation: half of the lip windows mirrored, the
-    volume of each audio window scaled by U(0.9, 1.1) (which adds ``2 ln g`` to MFCC
-    coefficient 0, the log frame energy)."""
-    lips = torch.stack([bank.frames[c][v:v + LIP_WINDOW] for c, v in pairs.lips])
-    audio = torch.stack([audio_window(bank.mfccs[c], u) for c, u in pairs.audio])
-    if rng is not None:
-        mirror = torch.from_numpy(rng.random(lips.shape[0]) < 0.5)
-        lips[mirror] = lips[mirror].flip(-1)
-        gain = torch.from_numpy(rng.uniform(0.9, 1.1, audio.shape[0])).float()
-        audio = audio.clone()
-        audio[:, 0, 0, :] += 2 * torch.log(gain)[:, None]
-    return lip_windows(lips, device), audio.to(device)
-
-
-# ---------------------------------------------------------------------------------------------
-# Frozen trunk: cached features and the trained heads
-
-
-def head_lip(net: SyncNet, features: torch.Tensor) -> torch.Tensor:
-    """Lip embeddings from trunk features ``(B, 256 * 6 * 6)`` (``netcnnlip[:18]``'s output,
-    flattened): ``netcnnlip[18:]`` then ``netfclip``. The last convolution's kernel covers its
-    whole 1x6x6 input, so it is applied as the equivalent matrix product (same parameters)."""
-    conv, norm, relu = net.netcnnlip[TRUNK_LAYERS:]
-    x = F.linear(features, conv.weight.flatten(1), conv.bias)
-    x = relu(norm(x[:, :, None, None, None])).flatten(1)
-    return net.netfclip(x)
-
-
-def head_audio(net: SyncNet, features: torch.Tensor) -> torch.Tensor:
-    """Audio embeddings from trunk features ``(B, 256 * 5 * 4)`` (``netcnnaud[:18]``'s output,
-    flattened), as :func:`head_lip` does for the lips."""
-    conv, norm, relu = net.netcnnaud[TRUNK_LAYERS:]
-    x = F.linear(features, conv.weight.flatten(1), conv.bias)
-    x = relu(norm(x[:, :, None, None])).flatten(1)
-    return net.netfcaud(x)
-
-
-def head_parameters(net: SyncNet) -> list[nn.Parameter]:
-    """What a frozen-trunk budget trains: both streams' last convolution block and FC layers."""
-    modules = [net.netcnnlip[TRUNK_LAYERS:], net.netfclip, net.netcnnaud[TRUNK_LAYERS:],
-               net.netfcaud]
-    return [p for m in modules for p in m.parameters()]
-
-
-def head_modules(net: SyncNet) -> list[nn.Module]:
-    return [net.netcnnlip[TRUNK_LAYERS:], net.netfclip, net.netcnnaud[TRUNK_LAYERS:],
-            net.netfcaud]
-
-
-@dataclass
-class FeatureBank:
-    """Trunk features of the training windows: per clip, the lip windows with cached lip
-    features (``lip_windows``, about ``trunk_windows`` over all clips) and their features
-    ``(n, 9216)``, and the audio features of every window ``(N, 5120)``."""
-
-    lip_windows: list[np.ndarray]
-    lip: list[torch.Tensor]
-    audio: list[torch.Tensor]
-
-
-@torch.inference_mode()
-def cache_features(net: SyncNet, bank: SyncBank, plan: Budget, rng: np.random.Generator,
-                   device: torch.device, chunk: int = 16) -> FeatureBank:
-    """Run the (eval-mode) trunk once over a random ``trunk_windows`` lip windows (the same
-    fraction of every clip's windows, at least ``group``) and over every audio window."""
-    lip_trunk, aud_trunk = net.netcnnlip[:TRUNK_LAYERS], net.netcnnaud[:TRUNK_LAYERS]
-    fraction = min(1.0, plan.trunk_windows / max(1, int(bank.windows.sum())))
-    lip_at, lip_feats, aud_feats = [], [], []
-    with full_fp32_convolutions():
-        for clip in range(len(bank)):
-            n = int(bank.windows[clip])
-            count = min(n, max(plan.group, int(round(n * fraction))))
-            picked = np.sort(rng.choice(n, size=count, replace=False))
-            feats = []
-            for start in range(0, count, chunk):
-                frames = [bank.frames[clip][v:v + LIP_WINDOW] for v in picked[start:start + chunk]]
-                feats.append(lip_trunk(lip_windows(frames, device)).flatten(1))
-            lip_at.append(picked)
-            lip_feats.append(torch.cat(feats).clone())
-            windows = torch.stack([audio_window(bank.mfccs[clip], u) for u in range(n)])
-            aud_feats.append(aud_trunk(windows.to(device)).flatten(1).clone())
-    return FeatureBank(lip_windows=lip_at, lip=lip_feats, audio=aud_feats)
-
-
-def feature_inputs(features: FeatureBank, pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pairs' cached trunk features: lips ``(B, 9216)``, audio ``(A, 5120)``."""
-    rows = [int(np.searchsorted(features.lip_windows[c], v)) for c, v in pairs.lips]
-    lips = torch.stack([features.lip[c][r] for (c, _), r in zip(pairs.lips, rows, strict=True)])
-    audio = torch.stack([features.audio[c][u] for c, u in pairs.audio])
-    return lips, audio
-
-
-# ---------------------------------------------------------------------------------------------
 # The loss
 
 
@@ -480,14 +211,6 @@ def _init_weights(net: SyncNet, generator: torch.Generator) -> None:
         net.netfcaud[-1].weight *= INIT_OUTPUT_SCALE
 
 
-def _lr_at(plan: Budget, step: int, total: int) -> float:
-    """Log-linear decay from ``lr`` (step 1) to ``lr_final`` (last step)."""
-    if total <= 1:
-        return plan.lr
-    frac = (step - 1) / (total - 1)
-    return float(plan.lr * (plan.lr_final / plan.lr) ** frac)
-
-
 @torch.no_grad()
 def recalibrate_batchnorm(modules: Sequence[nn.Module], batches: int,
                           forward: Callable[[], object]) -> None:
@@ -524,9 +247,7 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: str | Path, 
     up to ``val_clips`` clips of ``val``.
     """
     if plan is None:
-        if budget not in BUDGETS:
-            raise ValueError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
-        plan = BUDGETS[budget]
+        plan = budget_plan(BUDGETS, budget)
     if plan.optimizer not in ("adam", "sgd"):
         raise ValueError(f"unknown optimizer {plan.optimizer!r}")
     dev = resolve_device(device)
@@ -578,60 +299,40 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: str | Path, 
     else:
         optimiser = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
 
-    bar: Any = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=plan.steps, desc=f"syncnet: train ({budget})", unit="step", leave=False)
     losses: list[float] = []
-    d_pos: list[float] = []
-    d_neg: list[float] = []
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"score": -math.inf, "step": 0}
     best_state: dict[str, torch.Tensor] | None = None
     val_clips = [val[i] for i in range(min(len(val), plan.val_clips))] if val else []
-    steps_done = 0
-    stopped_early = False
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal best, best_state
+        set_learning_rate(optimiser, log_linear_lr(plan.lr, plan.lr_final, i, plan.steps))
+        for module in trained_modules:
+            module.train()
+        pairs, lip, aud = batch()
+        loss, dists = contrastive_loss(lip, aud, pairs.labels.to(dev), plan.margin)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(i, losses[-1])
+        if val_clips and plan.eval_every and i % plan.eval_every == 0 and i < plan.steps:
+            recalibrate_batchnorm(trained_modules, plan.bn_batches, batch)
+            quality = evaluate(net, val_clips, device=dev)
+            history.append({"step": i, "train_loss": float(np.mean(losses[-50:])),
+                            **_headline(quality)})
+            if _score(quality) > best["score"]:
+                best = {"score": _score(quality), "step": i}
+                best_state = state_snapshot(net)
+        return {"loss": losses[-1], **dists}
+
     train_start = time.perf_counter()
-    try:
-        with full_fp32_convolutions():
-            for step in range(1, plan.steps + 1):
-                if plan.max_seconds is not None and \
-                        time.perf_counter() - start_time > plan.max_seconds:
-                    stopped_early = True
-                    break
-                for group in optimiser.param_groups:
-                    group["lr"] = _lr_at(plan, step, plan.steps)
-                for module in trained_modules:
-                    module.train()
-                pairs, lip, aud = batch()
-                loss, dists = contrastive_loss(lip, aud, pairs.labels.to(dev), plan.margin)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                steps_done = step
-                losses.append(float(loss.detach()))
-                d_pos.append(dists["d_pos"])
-                d_neg.append(dists["d_neg"])
-                if on_step is not None:
-                    on_step(step, losses[-1])
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.2f}",
-                                    d_pos=f"{np.mean(d_pos[-20:]):.2f}",
-                                    d_neg=f"{np.mean(d_neg[-20:]):.2f}")
-                if val_clips and plan.eval_every and step % plan.eval_every == 0 \
-                        and step < plan.steps:
-                    recalibrate_batchnorm(trained_modules, plan.bn_batches, batch)
-                    quality = evaluate(net, val_clips, device=dev)
-                    history.append({"step": step, "train_loss": float(np.mean(losses[-50:])),
-                                    **_headline(quality)})
-                    if _score(quality) > best["score"]:
-                        best = {"score": _score(quality), "step": step}
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    finally:
-        if bar is not None:
-            bar.close()
+    with full_fp32_convolutions():
+        run = run_steps(step, plan.steps, plan.max_seconds, progress,
+                        desc=f"syncnet: train ({budget})", started=start_time)
+    steps_done = run.steps
     if steps_done == 0:
         raise RuntimeError("SyncNet training ran no step (max_seconds too small?)")
     timings["train_s"] = time.perf_counter() - train_start
@@ -663,20 +364,18 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: str | Path, 
     }
     (out_dir / (WEIGHTS_FILE + ".json")).write_text(json.dumps(sidecar, indent=2))
 
-    tail = max(1, min(len(losses), 20))
+    first, last = run.first or {}, run.last or {}  # means over the first and last 20 steps
     log: dict[str, Any] = {
         "judge": JUDGE_NAME, "weights_file": WEIGHTS_FILE, "weights_sha256": sha256,
         "budget": budget, "plan": asdict(plan), "seed": seed, "device": str(dev),
-        "training": trunk, "steps": steps_done, "stopped_early": stopped_early,
+        "training": trunk, "steps": steps_done, "stopped_early": run.stopped_early,
         "n_train_clips": len(bank), "n_train_windows": int(bank.windows.sum()),
         "n_cached_lip_windows": (int(sum(len(w) for w in features.lip_windows))
                                  if features is not None else 0),
         "skipped_train": dict(list(bank.skipped.items())[:5]),
         "n_skipped_train": len(bank.skipped),
-        "train_loss_first": float(np.mean(losses[:tail])),
-        "train_loss_last": float(np.mean(losses[-tail:])),
-        "train_d_pos_last": float(np.mean(d_pos[-tail:])),
-        "train_d_neg_last": float(np.mean(d_neg[-tail:])),
+        "train_loss_first": first["loss"], "train_loss_last": last["loss"],
+        "train_d_pos_last": last["d_pos"], "train_d_neg_last": last["d_neg"],
         **{k: round(v, 3) for k, v in timings.items()},
     }
     if val_quality is not None:
@@ -725,32 +424,36 @@ def load(directory: str | Path, device: str | torch.device | None = None) -> Syn
 def shift_audio(audio: np.ndarray, frames: int) -> np.ndarray:
     """The audio rolled so that it leads the video by ``frames`` frames (negative: lags):
     ``out[t] = audio[t + 640 * frames]`` (circularly). The LSE AV offset of the result is the
-    clip's offset plus ``frames`` (:mod:`bench.metrics.lse`: offset = vshift - argmin)."""
-    from bench.metrics.lse import SAMPLES_PER_FRAME
-
+    clip's offset plus ``frames`` (:mod:`bench.judges.syncnet_offsets`: offset = vshift -
+    argmin)."""
     return np.roll(np.asarray(audio), -SAMPLES_PER_FRAME * frames)
+
+
+class ClipTooShort(ValueError):
+    """A clip with fewer windows than the offset search needs (``offsets.VSHIFT + 1``)."""
 
 
 @torch.inference_mode()
 def clip_lse(net: SyncNet, frames: np.ndarray, audios: Sequence[np.ndarray],
-             device: torch.device | None = None) -> list[Any]:
-    """LSE results (:class:`bench.metrics.lse.LSEResult`) of one video with each of
-    ``audios`` (float, 16 kHz), computing the lip embeddings once. Exactly the metric's path:
-    :func:`~bench.metrics.lse.prepare_lip_frames`, :func:`~bench.metrics.lse.embed_lips`,
-    :func:`~bench.metrics.lse.embed_audio`, :func:`~bench.metrics.lse.offset_distances`,
-    :func:`~bench.metrics.lse.lse_from_distances`. Raises ``MetricUnavailable`` for a clip
-    too short for the offset search."""
-    from bench.metrics import lse
-
+             device: torch.device | None = None) -> list[offsets.LSEResult]:
+    """LSE results of one video with each of ``audios`` (float, 16 kHz), computing the lip
+    embeddings once. Exactly the metric's path: :func:`bench.core.sync_windows.prepare_lip_frames`,
+    then :mod:`bench.judges.syncnet_offsets`' ``embed_lips``, ``embed_audio``,
+    ``offset_distances`` and ``lse_from_distances``. Raises :class:`ClipTooShort` for a clip
+    too short for the offset search (the metric calls it unavailable)."""
     dev = device or next(net.parameters()).device
     ints = [audio_to_int16(a) for a in audios]
-    windows = min(lse.check_length(frames.shape[0], a.shape[0]) for a in ints)
+    windows = min(num_windows(frames.shape[0], a.shape[0]) for a in ints)
+    vshift = offsets.VSHIFT
+    if windows < vshift + 1:
+        raise ClipTooShort(f"clip too short for LSE: {max(windows, 0)} SyncNet windows; "
+                           f"{vshift + 1} are needed for the +-{vshift}-frame offset search")
     video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(dev)
-    lip = lse.embed_lips(net, lse.prepare_lip_frames(video), windows)
+    lip = offsets.embed_lips(net, prepare_lip_frames(video), windows)
     results = []
     for audio in ints:
-        emb = lse.embed_audio(net, mfcc(audio), windows)
-        results.append(lse.lse_from_distances(lse.offset_distances(lip, emb)))
+        emb = offsets.embed_audio(net, mfcc(audio), windows)
+        results.append(offsets.lse_from_distances(offsets.offset_distances(lip, emb)))
     return results
 
 
@@ -771,8 +474,6 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
 
     Clips too short for the offset search are counted in ``n_skipped``.
     """
-    from bench.metrics.base import MetricUnavailable
-
     dev = resolve_device(device) if device is not None else next(judge.parameters()).device
     judge = judge.to(dev).eval()
     rows: dict[str, list[float]] = {k: [] for k in (
@@ -786,7 +487,7 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
             real, ahead, behind = clip_lse(judge, np.asarray(clip.frames),
                                            [audio, shift_audio(audio, shift),
                                             shift_audio(audio, -shift)], dev)
-        except MetricUnavailable as err:
+        except ClipTooShort as err:
             skipped[clip.clip_id] = str(err)
             continue
         rows["lse_d"].append(real.lse_d)

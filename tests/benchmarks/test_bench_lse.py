@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.judges.mfcc import mfcc
+from bench.core.audio import mfcc
 from bench.judges.syncnet import random_syncnet, resolve_device
 from bench.metrics.lse import lse_from_arrays
 

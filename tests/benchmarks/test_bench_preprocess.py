@@ -87,7 +87,7 @@ def test_bench_prepare_clip(benchmark, sample, tmp_path, one_core):
 
 def test_bench_detect_landmarks(benchmark, sample, one_core):
     """Landmarks alone (detect + track) on decoded frames."""
-    from bench.judges.landmarks import detect_landmarks
+    from bench.core.landmarks import detect_landmarks
 
     frames = prep.read_clip(sample).frames
     detect_landmarks(frames[:2])  # warm up: load the models

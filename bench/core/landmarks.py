@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.judges import dlib_models
+from bench.core import dlib_models
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in full-frame pixels
 

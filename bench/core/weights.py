@@ -1,7 +1,8 @@
-"""Where user-supplied judge weights live, and how their files are fingerprinted (SPEC 5).
+"""Where user-supplied weights files live, and how their files are fingerprinted (SPEC 5).
 
 Shared by the judges that load official weights files (:mod:`bench.judges.syncnet`,
-:mod:`bench.judges.inception`): the folder is ``$TALKBENCH_WEIGHTS``, or
+:mod:`bench.judges.inception`) and by the generators' perceptual loss
+(:mod:`bench.generators.perceptual`): the folder is ``$TALKBENCH_WEIGHTS``, or
 ``~/.cache/talkbench/weights``; every file that produced a number is named in the provenance
 with its sha256. Nothing is ever downloaded.
 """

@@ -1,4 +1,5 @@
-"""MFCC features as SyncNet's reference code computes them.
+"""Audio features: MFCCs as SyncNet's reference code computes them (used by the SyncNet judge,
+the LSE metric and Speech2Vid's audio encoder).
 
 ``syncnet_python`` (Chung and Zisserman 2016, "Out of time: automated lip sync in the wild")
 reads a 16 kHz mono 16-bit WAV with ``scipy.io.wavfile.read`` and calls
