@@ -33,7 +33,10 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except (DatasetError, MediaError, *_USER_ERRORS) as err:
-            message = str(err).strip("'\"") or err.__class__.__name__
+            # a KeyError's str() is the repr of its message: take the message itself, so a
+            # message that ends in a quote keeps it
+            text = err.args[0] if isinstance(err, KeyError) and err.args else err
+            message = str(text).strip() or err.__class__.__name__
             raise click.ClickException(message) from err
 
     return wrapper
@@ -229,25 +232,22 @@ def profile(models, steps, clips, json_path, settings, **kw) -> None:
 @user_errors
 def generate(model, image, audio, emotion, checkpoint, out, seed) -> None:
     """One identity image + one audio -> one mp4 with sound."""
-    import numpy as np
-    from PIL import Image
-
     from bench.adapters import adapter_class
-    from bench.data.media import read_media, write_video
+    from bench.data.clip import align_audio
+    from bench.data.media import write_video
+    from bench.stages.generate import identity_from_photo, speech_from_file
+    from bench.stages.train import load_checkpoint
 
     cls = adapter_class(model)
     adapter = cls(seed=seed)
     if checkpoint:
-        adapter.load(Path(checkpoint))
+        load_checkpoint(adapter, Path(checkpoint))
     elif cls.trainable:
         raise click.ClickException(f"{cls.name} needs a trained --checkpoint "
                                    f"(train one with `bench train --model {cls.name}`)")
-    picture = np.asarray(Image.open(image).convert("RGB"))
-    speech = read_media(audio, video=False).audio
-    if speech is None or speech.size == 0:
-        raise click.ClickException(f"{audio}: no audio track")
+    speech = speech_from_file(Path(audio))
+    picture = identity_from_photo(Path(image))
     frames = adapter.generate(picture, speech, emotion)
-    from bench.data.clip import align_audio
 
     aligned, _ = align_audio(speech, frames.shape[0])
     write_video(out, frames, aligned)

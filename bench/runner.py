@@ -94,7 +94,13 @@ def run_ground_truth(ws: Workspace, test: list[ClipRef], skipped: dict[str, str]
     records = score_clips(ws, "ground truth", out_dir, test, None)
     return summarise(ws, "ground-truth", "ground-truth", out_dir, records,
                      len(ws.parts["test"]), skipped,
-                     {"wall_s": round(time.perf_counter() - start, 3)})
+                     {**test_set_provenance(ws), "wall_s": round(time.perf_counter() - start, 3)})
+
+
+def test_set_provenance(ws: Workspace) -> dict:
+    """Which test clips a row was scored on: ``test_set`` names them (the leaderboard ranks
+    only rows of one test set together), ``max_test_clips`` is the limit that chose them."""
+    return {"test_set": ws.test_set, "max_test_clips": ws.cfg.max_test_clips}
 
 
 def run_model(ws: Workspace, cls: type[Adapter], test: list[ClipRef],
@@ -115,7 +121,8 @@ def run_model(ws: Workspace, cls: type[Adapter], test: list[ClipRef],
     summary = summarise(
         ws, cls.name, "model", model_dir, records, len(ws.parts["test"]),
         {**skipped, **generated.failures},
-        {"adapter": trained.adapter.config(), "paper": cls.paper, "budget": ws.cfg.budget,
+        {**test_set_provenance(ws),
+         "adapter": trained.adapter.config(), "paper": cls.paper, "budget": ws.cfg.budget,
          "train_key": trained.key, "train_log": trained.log,
          "wall_s": round(time.perf_counter() - start, 3)})
     for ref in ok[:STRIP_CLIPS]:

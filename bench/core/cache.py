@@ -21,6 +21,8 @@ import json
 import os
 import shutil
 import uuid
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,15 +35,35 @@ DONE = "done.json"
 """The marker file of a cached folder, written after everything else in it."""
 
 
-def read_json(path: Path, key: str) -> dict[str, Any] | None:
+Report = Callable[[str], None]
+"""Where a damaged record is reported (one line), e.g. the run's ``echo``."""
+
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What reading a damaged (truncated, zero-byte, overwritten) file can raise."""
+
+
+def _damaged(path: Path, err: BaseException, report: Report | None) -> None:
+    """A record that exists but cannot be read: say so in one line and remove it, so that it
+    is recomputed (a missing record is simply not cached and says nothing)."""
+    if report is not None:
+        report(f"warning: {path}: unreadable ({type(err).__name__}: "
+               f"{str(err).splitlines()[0] if str(err) else 'no detail'}); removed, recomputing")
+    Path(path).unlink(missing_ok=True)
+
+
+def read_json(path: Path, key: str, report: Report | None = None) -> dict[str, Any] | None:
     """The JSON record at ``path`` when it was written for ``key``; else None."""
     try:
         record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if not isinstance(record, dict) or record.get("key") != key:
+    except UNREADABLE as err:
+        _damaged(path, err, report)
         return None
-    return record
+    if not isinstance(record, dict):
+        _damaged(path, ValueError("not a JSON object"), report)
+        return None
+    return record if record.get("key") == key else None
 
 
 def write_json(path: Path, key: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -51,23 +73,30 @@ def write_json(path: Path, key: str, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def npz_key(path: Path) -> str | None:
+def npz_key(path: Path, report: Report | None = None) -> str | None:
     """The key stored in an ``.npz`` record; None when missing or unreadable."""
     try:
         with np.load(path) as data:
             return str(data["key"])
-    except (OSError, ValueError, KeyError, EOFError):
+    except FileNotFoundError:
+        return None
+    except UNREADABLE as err:
+        _damaged(path, err, report)
         return None
 
 
-def read_npz(path: Path, key: str) -> dict[str, np.ndarray] | None:
+def read_npz(path: Path, key: str, report: Report | None = None
+             ) -> dict[str, np.ndarray] | None:
     """The arrays of the ``.npz`` record at ``path`` when it was written for ``key``."""
     try:
         with np.load(path) as data:
             if str(data["key"]) != key:
                 return None
             return {name: data[name] for name in data.files if name != "key"}
-    except (OSError, ValueError, KeyError, EOFError):
+    except FileNotFoundError:
+        return None
+    except UNREADABLE as err:
+        _damaged(path, err, report)
         return None
 
 
@@ -76,9 +105,9 @@ def write_npz(path: Path, key: str, **arrays: np.ndarray) -> None:
     atomic_save_npz(path, key=np.array(key), **arrays)
 
 
-def read_folder(folder: Path, key: str) -> dict[str, Any] | None:
+def read_folder(folder: Path, key: str, report: Report | None = None) -> dict[str, Any] | None:
     """The ``done.json`` record of a cached folder written for ``key``; else None."""
-    return read_json(Path(folder) / DONE, key)
+    return read_json(Path(folder) / DONE, key, report)
 
 
 def write_folder(folder: Path, key: str, fill: Callable[[Path], dict[str, Any] | None]
@@ -89,15 +118,61 @@ def write_folder(folder: Path, key: str, fill: Callable[[Path], dict[str, Any] |
     processes filling the same folder do not write into each other's files."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(folder)
     tmp = folder.with_name(f".{folder.name}-tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         tmp.mkdir()
         record = write_json(tmp / DONE, key, fill(tmp) or {})
-        old = folder.with_name(f".{folder.name}-old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, folder, key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return record
+
+
+def _swap_in(tmp: Path, folder: Path, key: str, attempts: int = 5) -> None:
+    """Put the finished ``tmp`` in ``folder``'s place. A directory cannot be renamed onto a
+    non-empty one, so the old folder is first moved aside; when another process swaps in its
+    own folder in between, that one stays if it was written for the same key (it holds the same
+    result), else the swap is tried again."""
+    for _ in range(attempts):
+        old = folder.with_name(f".{folder.name}-old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.replace(folder, old)
+        except FileNotFoundError:
+            pass  # no old folder (or another process just moved it aside)
+        try:
+            os.replace(tmp, folder)
+            return
+        except OSError:
+            if read_folder(folder, key) is not None:
+                return  # another process finished the same record first
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    raise OSError(f"{folder}: could not be replaced (other processes keep writing it)")
+
+
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove the temporary folders that killed processes left beside ``folder``
+    (``.<name>-tmp-<pid>-*`` and ``.<name>-old-<pid>-*`` of a pid that no longer runs);
+    returns what was removed. Those of running processes are left alone."""
+    removed = []
+    for path in Path(folder).parent.glob(f".{Path(folder).name}-*-*-*"):
+        kind, _, rest = path.name[len(Path(folder).name) + 2:].partition("-")
+        pid = rest.partition("-")[0]
+        if kind in ("tmp", "old") and pid.isdigit() and not pid_running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -171,6 +171,38 @@ def _check_program_stream(path: Path) -> None:
                          f"{len(data)}, the packet at {offset} needs {needed} bytes)")
 
 
+def wav_data_end(data: bytes) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of a RIFF/WAVE file's ``data`` chunk when the file ends
+    before the size its header declares (a cut file); None when complete or not a WAV."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if chunk == b"data":
+            present = len(data) - pos - 8
+            # 0 and 0xFFFFFFFF are "unknown size" (streamed WAV): nothing to compare
+            if size not in (0, 0xFFFFFFFF) and present < size:
+                return size, present
+            return None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _check_wav(path: Path) -> None:
+    """A WAV's decoder stops quietly where a cut file ends; its header's data size shows the
+    cut (``wav_data_end``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise MediaError(f"{path}: cannot read ({err.strerror or err})") from err
+    cut = wav_data_end(data)
+    if cut is not None:
+        declared, present = cut
+        raise MediaError(f"{path}: truncated: the WAV header declares {declared} bytes of "
+                         f"audio, the file holds {present}")
+
+
 def _decode_audio(container, path: Path) -> tuple[np.ndarray, int]:
     """All audio as float32 mono at 16 kHz: resampled per channel, channels averaged.
 
@@ -216,6 +248,8 @@ def read_media(path: str | Path, *, video: bool = True, audio: bool = True) -> M
         with _open(path) as container:
             if not video and container.format.name == "mpeg":
                 _check_program_stream(path)
+            if container.format.name == "wav":
+                _check_wav(path)
             if container.streams.audio:
                 audio_arr, rate = _decode_audio(container, path)
     if video and audio and frames is None and audio_arr is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import EMOTIONS
+from bench import EMOTIONS, SAMPLES_PER_FRAME
 from bench.adapters.base import check_generated
 from bench.core import cache
 from bench.data.clip import Clip, ClipRef
@@ -56,7 +56,7 @@ def generate_clips(ws: Workspace, trained: Trained, model_dir: Path,
     for ref in progress(refs, f"{adapter.name}: generate", ws.cfg.progress):
         key = generation_key(ws, trained, ref, ref.emotion)
         path = generated_path(model_dir, ref.clip_id)
-        if cache.npz_key(path) == key:
+        if cache.npz_key(path, ws.echo) == key:
             out.keys[ref.clip_id] = key
             continue
         clip = ws.load_clip(ref)
@@ -94,7 +94,7 @@ def generate_other_emotions(ws: Workspace, trained: Trained, model_dir: Path,
             continue
         key = generation_key(ws, trained, ref, emotion)
         path = generated_path(model_dir, ref.clip_id, emotion)
-        if cache.npz_key(path) == key:
+        if cache.npz_key(path, ws.echo) == key:
             continue
         clip = clip or ws.load_clip(ref)
         identity = identity_image(ws, clip)
@@ -119,3 +119,53 @@ def frames_by_emotion(model_dir: Path, ref: ClipRef, pred: np.ndarray, needs_emo
             out[emotion] = (load_generated(model_dir, ref.clip_id, emotion) if needs_emotion
                             else pred)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# `bench generate`: one photo and one speech file, checked as the runner checks its clips
+
+
+def identity_from_photo(path: Path, params=None) -> np.ndarray:
+    """The face of a photo aligned exactly as the runner aligns test clips (the crop the models
+    were trained on); ValueError with one line when the file is not an image or holds no face."""
+    from PIL import Image, UnidentifiedImageError
+
+    from bench.data.preprocess import PrepError, PrepParams, align_clip
+
+    try:
+        with Image.open(path) as image:
+            picture = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"{path}: not an image ({err})") from None
+    height, width = picture.shape[:2]
+    if min(height, width) < MIN_PHOTO_SIDE:
+        raise ValueError(f"{path}: {width}x{height} pixels is too small to hold a face "
+                         f"(at least {MIN_PHOTO_SIDE} pixels a side)")
+    still = Clip(speaker="photo", clip_id=Path(path).name, frames=picture[None],
+                 audio=np.zeros(SAMPLES_PER_FRAME, np.float32))
+    try:
+        return align_clip(still, params or PrepParams()).frames[0]
+    except PrepError:
+        raise ValueError(f"{path}: no face found in the image") from None
+
+
+MIN_PHOTO_SIDE = 32
+"""Smallest photo side (pixels) in which the face detector can find a face."""
+
+
+def speech_from_file(path: Path) -> np.ndarray:
+    """Mono 16 kHz speech from an audio (or video) file, checked as `bench prepare` checks a
+    clip's audio: unreadable, truncated, missing or silent audio is a ValueError in one line."""
+    from bench.data.media import MediaError, read_media
+    from bench.data.preprocess import SILENCE_PEAK
+
+    try:
+        speech = read_media(path, video=False).audio
+    except MediaError as err:
+        raise ValueError(str(err)) from None
+    if speech is None or speech.size == 0:
+        raise ValueError(f"{path}: no audio track")
+    peak = float(np.abs(speech).max())
+    if peak < SILENCE_PEAK:
+        raise ValueError(f"{path}: audio is silent (peak {peak:.1e})")
+    return speech

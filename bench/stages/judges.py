@@ -68,7 +68,7 @@ def report_judges(ws: Workspace, names: Sequence[str] | None = None) -> dict[str
             continue
         key = stable_hash([judge.record.get("weights_sha256"), [ws.clip_key(r) for r in test]])
         path = ws.run_dir / "judges" / f"{name}.json"
-        record = cache.read_json(path, key)
+        record = cache.read_json(path, key, ws.echo)
         if record is None:
             model = judge.load(ws.device)
             quality = judge_module(name).evaluate(model, ws.lazy(test), device=ws.device)

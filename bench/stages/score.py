@@ -32,7 +32,7 @@ def score_clips(ws: Workspace, name: str, out_dir: Path, refs: list[ClipRef],
     for ref in progress(refs, f"{name}: score", ws.cfg.progress):
         key = ws.clip_key(ref) if keys is None else keys[ref.clip_id]
         path = out_dir / "scores" / f"{ref.clip_id}.json"
-        record = cache.read_json(path, key) or {"key": key, "emotion": ref.emotion,
+        record = cache.read_json(path, key, ws.echo) or {"key": key, "emotion": ref.emotion,
                                                 "metrics": {}}
         todo = [m for m in metrics if not is_cached(record, m, out_dir / "states", ref.clip_id)]
         if todo:

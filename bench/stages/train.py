@@ -36,7 +36,7 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path) -> Trained:
         "train": [ws.clip_key(r) for r in train_refs],
     })
     checkpoint = model_dir / "checkpoint"
-    done = cache.read_folder(checkpoint, key)
+    done = cache.read_folder(checkpoint, key, ws.echo)
     if done is not None:
         adapter.load(checkpoint)
         return Trained(adapter, key, done.get("log", {}))
@@ -50,7 +50,27 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path) -> Trained:
 
     def fill(folder: Path) -> dict:
         adapter.save(folder)
-        return {"log": log}
+        return {"model": cls.name, "log": log}
 
     cache.write_folder(checkpoint, key, fill)
     return Trained(adapter, key, log)
+
+
+def load_checkpoint(adapter: Adapter, checkpoint: Path) -> None:
+    """Load ``checkpoint`` into ``adapter``; ValueError in one line when the folder is another
+    model's checkpoint or cannot be loaded (not hundreds of missing state-dict keys)."""
+    import json
+
+    try:
+        done = json.loads((Path(checkpoint) / cache.DONE).read_text())
+    except (OSError, ValueError):
+        done = {}
+    other = done.get("model") if isinstance(done, dict) else None
+    if other and other != adapter.name:
+        raise ValueError(f"{checkpoint} is a checkpoint of {other}, not of {adapter.name}")
+    try:
+        adapter.load(Path(checkpoint))
+    except Exception as err:  # noqa: BLE001 - any failure to load is one line for the user
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ValueError(f"{checkpoint}: not a {adapter.name} checkpoint that loads "
+                         f"({type(err).__name__}: {first})") from None

@@ -75,6 +75,21 @@ def progress(items, desc: str, enabled: bool):
     return tqdm(items, desc=desc, unit="clip", leave=False)
 
 
+def check_config(cfg: RunConfig) -> None:
+    """ValueError, in one line, for a configuration no run can start from."""
+    from bench.adapters import BUDGETS
+    from bench.data.datasets import DATASETS
+
+    if cfg.dataset not in DATASETS.names():
+        raise ValueError(f"unknown dataset {cfg.dataset!r}; known: "
+                         f"{', '.join(DATASETS.names())}")
+    if cfg.budget not in BUDGETS:
+        raise ValueError(f"unknown budget {cfg.budget!r}; choose one of {', '.join(BUDGETS)}")
+    if cfg.max_test_clips is not None and cfg.max_test_clips < 1:
+        raise ValueError(f"--max-test-clips must be a positive number of clips, got "
+                         f"{cfg.max_test_clips}")
+
+
 def resolve_root(cfg: RunConfig, echo: Echo) -> Path:
     """The dataset root; for ``synthetic`` without ``--root``, the embedded default corpus."""
     if cfg.root is not None:
@@ -96,14 +111,12 @@ class Workspace:
     """The dataset of a run, its split parts, and their prepared clips."""
 
     def __init__(self, cfg: RunConfig, echo: Echo = print) -> None:
-        from bench.adapters import BUDGETS
         from bench.data.datasets import open_dataset
         from bench.data.preprocess import PrepParams
         from bench.data.splits import get_split
         from bench.protocols import get_protocol
 
-        if cfg.budget not in BUDGETS:
-            raise ValueError(f"unknown budget {cfg.budget!r}; choose one of {', '.join(BUDGETS)}")
+        check_config(cfg)
         self.cfg = cfg
         self.echo = echo
         self.device = cfg.device or default_device()
@@ -125,6 +138,9 @@ class Workspace:
             self.parts["test"] = self.parts["test"][: cfg.max_test_clips]
         if not self.parts["test"]:
             raise ValueError(f"split {self.split.name} has no test clips under {self.root}")
+        self.test_set = stable_hash(sorted(r.clip_id for r in self.parts["test"]))
+        """Names the exact test clips (a ``--max-test-clips`` limit gives another test set):
+        rows of different test sets are never ranked together."""
         self.dataset_hash = stable_hash(sorted(
             (c.clip_id, _size(c.video), _size(c.audio)) for c in scan.clips))
         self.params = PrepParams()
