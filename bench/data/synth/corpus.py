@@ -1,5 +1,10 @@
 """Build the embedded synthetic talking-face corpus on disk (SPEC 4.5).
 
+(Over 600 lines on purpose: the plan -> synthesise -> write-layout -> manifest pipeline is kept
+in one file so that the order of every seeded random draw, which fixes the corpus bit for bit,
+reads top to bottom in one place; the faces, motion, speech and warping it draws on are in the
+other modules of this package.)
+
 Layouts:
 
 ``native``::
