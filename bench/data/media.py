@@ -157,13 +157,18 @@ def program_stream_end(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The whole file, or MediaError in one line."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise MediaError(f"{path}: cannot read ({err.strerror or err})") from err
+
+
 def _check_program_stream(path: Path) -> None:
     """MPEG program streams (GRID's .mpg) declare no duration, so a cut file decodes quietly
     to a shorter clip; their packet lengths show the cut (``program_stream_end``)."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise MediaError(f"{path}: cannot read ({err.strerror or err})") from err
+    data = _read_bytes(path)
     cut = program_stream_end(data)
     if cut is not None:
         offset, needed = cut
@@ -192,11 +197,7 @@ def wav_data_end(data: bytes) -> tuple[int, int] | None:
 def _check_wav(path: Path) -> None:
     """A WAV's decoder stops quietly where a cut file ends; its header's data size shows the
     cut (``wav_data_end``)."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise MediaError(f"{path}: cannot read ({err.strerror or err})") from err
-    cut = wav_data_end(data)
+    cut = wav_data_end(_read_bytes(path))
     if cut is not None:
         declared, present = cut
         raise MediaError(f"{path}: truncated: the WAV header declares {declared} bytes of "
