@@ -15,19 +15,32 @@ Records are JSON (`bench.fileio`: non-finite values are the strings ``"inf"``, `
 metric's `ClipResult` per clip and asks the metric to reduce them (`Metric.reduce`); the
 aggregate maps each column to `bench.results.ColumnResult.to_dict()` (``kind``, ``value``,
 ``ci_low``, ``ci_high``, ``n``, ...). Tables are pandas DataFrames (`clip_table`,
-`summary_table`).
+`summary_table`); ``scores.csv`` adds a text column of reasons (`REASONS_COLUMN`).
+
+Nothing leaves a mean silently (issue 12): each clip a metric could not score gets one line
+at scoring time (`UnavailableLog`), the summary's ``clips`` records which clips each column
+covers and the per-clip values of mean columns (`coverage`, so leaderboards can compare rows
+on common clips), audio-driven metrics refuse silent audio by the rule `bench prepare` uses
+(`audio_problem`), and a damaged state file is reported in one line, removed and recomputed
+(`is_cached`, `clip_results`).
 """
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.core.audio import silence_reason
+from bench.core.cache import UNREADABLE
 from bench.fileio import atomic_save_npz, atomic_write_text
 from bench.metrics.base import Metric, MetricUnavailable, Sample
-from bench.results import ClipResult
+from bench.results import Aggregation, ClipResult
+
+Echo = Callable[[str], None]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,21 +50,63 @@ def state_path(states_dir: Path, metric: Metric, clip_id: str) -> Path:
     return Path(states_dir) / metric.name / f"{clip_id}.npz"
 
 
-def is_cached(record: dict, metric: Metric, states_dir: Path, clip_id: str) -> bool:
-    """Whether ``record`` already holds ``metric``'s current result for the clip."""
+def _damaged_state(path: Path, err: BaseException, echo: Echo | None) -> None:
+    """A state file that exists but cannot be read: one line, and it is removed."""
+    if echo is not None:
+        detail = str(err).splitlines()[0] if str(err) else "no detail"
+        echo(f"warning: {path}: unreadable ({type(err).__name__}: {detail}); removed, "
+             "recomputing")
+    Path(path).unlink(missing_ok=True)
+
+
+def state_readable(path: Path, echo: Echo | None = None) -> bool:
+    """Whether the state file at ``path`` exists and is a complete ``.npz`` (its zip
+    directory, at the end of the file, reads: a truncated or zero-byte file fails). A damaged
+    one is reported in one line (``echo``) and removed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if not archive.namelist():
+                raise ValueError("no arrays in the file")
+    except FileNotFoundError:
+        return False
+    except UNREADABLE as err:
+        _damaged_state(path, err, echo)
+        return False
+    return True
+
+
+def is_cached(record: dict, metric: Metric, states_dir: Path, clip_id: str,
+              echo: Echo | None = None) -> bool:
+    """Whether ``record`` already holds ``metric``'s current result for the clip (a damaged
+    state file is reported through ``echo``, removed, and the clip is not cached)."""
     entry = record["metrics"].get(metric.name, {})
     if entry.get("version") != metric.version:
         return False
-    return not entry.get("state") or state_path(states_dir, metric, clip_id).exists()
+    return not entry.get("state") or state_readable(state_path(states_dir, metric, clip_id),
+                                                    echo)
 
 
-def score_sample(metrics: list[Metric], sample: Sample, states_dir: Path) -> dict[str, dict]:
+def audio_problem(metric: Metric, sample: Sample) -> str | None:
+    """Why an audio-driven metric (``"audio"`` in its ``needs``) cannot score the clip's audio:
+    silent or near-silent by the shared rule (`bench.core.audio.silence_reason`, the one
+    `bench prepare` applies), else None. Missing audio is left to the metric itself."""
+    if "audio" not in metric.needs or sample.audio is None:
+        return None
+    return silence_reason(sample.audio)
+
+
+def score_sample(metrics: list[Metric], sample: Sample, states_dir: Path,
+                 log: UnavailableLog | None = None) -> dict[str, dict]:
     """Every metric on one clip: name -> entry (see the module docstring). A metric that
-    cannot score the clip gives an entry with its one-line reason; the others still run."""
+    cannot score the clip gives an entry with its one-line reason; the others still run.
+    ``log`` reports the clip's unavailable metrics in one line (`UnavailableLog`)."""
     entries: dict[str, dict] = {}
     for metric in metrics:
         entry: dict = {"version": metric.version}
         try:
+            problem = audio_problem(metric, sample)
+            if problem is not None:
+                raise MetricUnavailable(problem)
             if metric.has_clip_values:
                 entry["values"] = metric.update(sample)
             if metric.has_clip_state:
@@ -61,29 +116,121 @@ def score_sample(metrics: list[Metric], sample: Sample, states_dir: Path) -> dic
         except MetricUnavailable as err:
             entry["unavailable"] = str(err)
         entries[metric.name] = entry
+    if log is not None:
+        log.clip(sample.clip_id, entries)
     return entries
 
 
-def clip_results(metric: Metric, records: dict[str, dict], states_dir: Path
-                 ) -> list[ClipResult]:
-    """``metric``'s result on every clip that has an entry for it (states loaded)."""
+class UnavailableLog:
+    """The stderr lines of a scoring pass (issue 12: no clip leaves a metric's mean without a
+    word): one line per clip naming each metric that could not score it and why, e.g.
+    ``"clip b: unavailable: acd (no face found in the generated frames); au (...)"``.
+
+    A reason that repeats on every clip (weights that are missing for the whole metric) is
+    shown for the first `REPEATS` clips; the rest are counted and `close` says how many.
+    """
+
+    REPEATS = 3
+
+    def __init__(self, echo: Echo, prefix: str = "") -> None:
+        self.echo = echo
+        self.prefix = prefix
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def clip(self, clip_id: str, entries: dict[str, dict]) -> None:
+        parts = []
+        for name, entry in entries.items():
+            reason = entry.get("unavailable")
+            if reason is None:
+                continue
+            count = self.seen.get((name, reason), 0) + 1
+            self.seen[(name, reason)] = count
+            if count <= self.REPEATS:
+                parts.append(f"{name} ({reason})")
+        if parts:
+            self.echo(f"{self.prefix}{clip_id}: unavailable: " + "; ".join(parts))
+
+    def close(self) -> None:
+        for (name, reason), count in self.seen.items():
+            if count > self.REPEATS:
+                self.echo(f"{self.prefix}{name}: unavailable on {count - self.REPEATS} more "
+                          f"clips for the same reason ({reason})")
+        self.seen.clear()
+
+
+def clip_results(metric: Metric, records: dict[str, dict], states_dir: Path,
+                 echo: Echo | None = None) -> list[ClipResult]:
+    """``metric``'s result on every clip that has an entry for it (states loaded; a state
+    file that cannot be read is reported through ``echo``, removed, and its clip counted as
+    unavailable with the reason)."""
     out = []
     for clip_id, record in records.items():
         entry = record["metrics"].get(metric.name)
         if entry is None:
             continue
-        state = None
-        if entry.get("state"):
-            with np.load(state_path(states_dir, metric, clip_id)) as data:
-                state = {k: data[k] for k in data.files}
+        state, unavailable = None, entry.get("unavailable")
+        if entry.get("state") and unavailable is None:
+            path = state_path(states_dir, metric, clip_id)
+            try:
+                with np.load(path) as data:
+                    state = {k: data[k] for k in data.files}
+            except UNREADABLE as err:  # damaged after scoring: say so, the next run rescores
+                if not isinstance(err, FileNotFoundError):
+                    _damaged_state(path, err, echo)
+                unavailable = ("its cached state file was missing or unreadable (removed; "
+                               "the next run recomputes it)")
         out.append(ClipResult(clip_id=clip_id, emotion=record.get("emotion"),
-                              values=entry.get("values", {}), state=state,
-                              unavailable=entry.get("unavailable")))
+                              values=entry.get("values", {}) if unavailable is None else {},
+                              state=state, unavailable=unavailable))
     return out
 
 
+def coverage(metrics: list[Metric], records: dict[str, dict]) -> dict:
+    """Which scored clips each column's value covers (issue 12), for the summary's
+    ``clips``: ``{"ids": [clip ids scored], "missing": {column: {clip_id: reason}},
+    "values": {column: [per-clip value or None, in the order of "ids"]}}``.
+
+    A clip is missing from a column when its metric could not score it (the reason), or gave
+    no value in that column ("no value"). ``values`` holds the mean-over-clips columns'
+    per-clip values (non-finite as ``"inf"`` etc. in JSON), so that a leaderboard can compare
+    rows on the clips they all scored."""
+    ids = list(records)
+    missing: dict[str, dict[str, str]] = {}
+    values: dict[str, list] = {}
+    for metric in metrics:
+        for column in metric.columns:
+            gaps: dict[str, str] = {}
+            column_values = []
+            for clip_id, record in records.items():
+                entry = record["metrics"].get(metric.name)
+                value = None
+                if entry is None:
+                    gaps[clip_id] = "not scored"
+                elif entry.get("unavailable") is not None:
+                    gaps[clip_id] = str(entry["unavailable"])
+                elif column.aggregation is Aggregation.MEAN_OVER_CLIPS:
+                    raw = entry.get("values", {}).get(column.name)
+                    if raw is None:
+                        gaps[clip_id] = "no value"
+                    else:
+                        value = float(raw)
+                column_values.append(value)
+            missing[column.name] = gaps
+            if column.aggregation is Aggregation.MEAN_OVER_CLIPS:
+                values[column.name] = column_values
+    return {"ids": ids, "missing": missing, "values": values}
+
+
+def unavailable_text(record: dict) -> str:
+    """A clip's unavailable metrics as one text cell: ``"acd: no face ...; lse: ..."``."""
+    return "; ".join(f"{name}: {entry['unavailable']}"
+                     for name, entry in record["metrics"].items()
+                     if entry.get("unavailable") is not None)
+
+
 def summarise_records(metrics: list[Metric], records: dict[str, dict], states_dir: Path,
-                      seed: int = 0) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict]]:
+                      seed: int = 0, echo: Echo | None = None
+                      ) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict]]:
     """Columns, aggregate and metric provenance over the scored clips.
 
     ``columns``: column name -> ``{"label", "higher_is_better", "fmt", "detail", "metric",
@@ -95,7 +242,7 @@ def summarise_records(metrics: list[Metric], records: dict[str, dict], states_di
     aggregate: dict[str, dict] = {}
     provenance: dict[str, dict] = {}
     for metric in metrics:
-        results = metric.reduce(clip_results(metric, records, states_dir), seed=seed)
+        results = metric.reduce(clip_results(metric, records, states_dir, echo), seed=seed)
         provenance[metric.name] = metric.provenance()
         for col in metric.columns:
             columns[col.name] = {"label": col.label, "higher_is_better": col.higher_is_better,
@@ -121,15 +268,26 @@ def clip_table(records: dict[str, dict], columns: list[str]) -> pd.DataFrame:
                         index=index, columns=list(columns))
 
 
-def table_csv(table: pd.DataFrame) -> str:
-    """CSV text of a per-clip table: ``clip_id`` then the columns; floats with full precision
-    (shortest round-trip repr, ``inf``/``-inf``), blank where NaN; names quoted as CSV needs."""
+REASONS_COLUMN = "unavailable"
+"""The text column of ``scores.csv`` that says why a clip's cells are empty: its unavailable
+metrics and their reasons (`unavailable_text`), blank when every metric scored it."""
+
+
+def table_csv(table: pd.DataFrame, records: dict[str, dict] | None = None) -> str:
+    """CSV text of a per-clip table, written by pandas (CSV quoting): ``clip_id`` then the
+    columns; floats with full precision (shortest round-trip repr, ``inf``/``-inf``), blank
+    where NaN; with ``records``, a last column `REASONS_COLUMN` says why cells are blank."""
+    if records is not None:
+        table = table.copy()
+        table[REASONS_COLUMN] = [unavailable_text(records[c]) if c in records else ""
+                                 for c in table.index]
     return table.to_csv(lineterminator="\n", na_rep="")
 
 
 def write_table(path: Path, records: dict[str, dict], columns: list[str]) -> None:
-    """Write the per-clip table (`clip_table`) as CSV (`table_csv`), atomically."""
-    atomic_write_text(path, table_csv(clip_table(records, columns)))
+    """Write the per-clip table (`clip_table`) as CSV (`table_csv`, with the reasons column),
+    atomically."""
+    atomic_write_text(path, table_csv(clip_table(records, columns), records))
 
 
 def summary_table(aggregate: dict[str, dict]) -> pd.DataFrame:

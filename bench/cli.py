@@ -316,7 +316,7 @@ def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
 @user_errors
 def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **kw) -> None:
     """Score generated videos against ground truth (no adapter needed)."""
-    from bench.folder_scoring import ScoreConfig, run_score
+    from bench.folder_scoring import ScoreConfig, nothing_scored, run_score, scored_line
 
     _use_weights(kw)
     cfg = ScoreConfig(
@@ -329,8 +329,11 @@ def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **
         cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet)
     result = run_score(cfg, echo=_echo_err)
     summary = result.summary
-    click.echo(f"scored {summary['n_scored']}/{summary['n_test']} clips"
-               + (f", {len(result.skipped)} skipped" if result.skipped else "")
+    outcome = scored_line(summary)
+    if nothing_scored(summary):
+        raise click.ClickException(f"nothing was scored: {outcome} (reasons above); wrote "
+                                   f"{cfg.out_dir / 'summary.json'}")
+    click.echo(outcome + (f", {len(result.skipped)} skipped" if result.skipped else "")
                + f"; wrote {cfg.out_dir / 'scores.csv'}, {cfg.out_dir / 'summary.json'} and "
                  f"{result.leaderboard_md}")
 
@@ -349,7 +352,8 @@ def leaderboard(dataset, runs_dir, leaderboard_dir) -> None:
     if not names:
         raise click.ClickException(f"no runs under {runs_dir}")
     for name in names:
-        csv_path, md = write_leaderboard(name, Path(runs_dir), Path(leaderboard_dir))
+        csv_path, md = write_leaderboard(name, Path(runs_dir), Path(leaderboard_dir),
+                                         echo=_echo_err)
         click.echo(f"wrote {md} and {csv_path}")
 
 

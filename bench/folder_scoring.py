@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.aggregate import clip_table, score_sample, summarise_records, table_csv
+from bench.aggregate import (
+    UnavailableLog,
+    clip_table,
+    coverage,
+    score_sample,
+    summarise_records,
+    table_csv,
+)
 from bench.data.clip import Clip, align_audio
 from bench.fileio import atomic_write_json, atomic_write_text
 from bench.metrics.base import MetricContext, Sample
@@ -203,6 +210,7 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
     for stem in sorted(set(gts) - set(preds)):
         skipped[stem] = f"{stem}: ground truth {gts[stem].name} has no generated video"
     records: dict[str, dict] = {}
+    log = UnavailableLog(echo)
     stems = sorted(preds)
     if cfg.progress:
         from tqdm import tqdm
@@ -224,17 +232,20 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
             echo(f"warning: {stem}: no audio in the generated or ground-truth file (give "
                  "--audio DIR); audio metrics are unavailable for it")
         records[stem] = {"emotion": sample.emotion,
-                         "metrics": score_sample(metrics, sample, states_dir)}
+                         "metrics": score_sample(metrics, sample, states_dir, log)}
+    log.close()
     for reason in skipped.values():
         echo(f"skipped: {reason}")
 
-    columns, aggregate, provenance = summarise_records(metrics, records, states_dir, cfg.seed)
+    columns, aggregate, provenance = summarise_records(metrics, records, states_dir, cfg.seed,
+                                                       echo)
     table = clip_table(records, list(columns))
     summary = {
         "model": Path(cfg.pred_dir).name or "generated", "kind": "model",
         "dataset": cfg.dataset or "custom", "split": "bench score", "budget": None,
         "n_test": len(preds) + len(set(gts) - set(preds)), "n_scored": len(records),
         "skipped": skipped, "columns": columns, "aggregate": aggregate,
+        "clips": coverage(metrics, records),
         "provenance": {
             "git_commit": git_commit(), "packages": package_versions(),
             "pred_dir": str(cfg.pred_dir), "gt_dir": str(cfg.gt_dir), "align": cfg.align,
@@ -246,12 +257,49 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
     if cfg.out_dir is None:
         return ScoreResult(summary=summary, table=table, skipped=skipped)
     out_dir = Path(cfg.out_dir)
-    atomic_write_text(out_dir / "scores.csv", table_csv(table))
+    atomic_write_text(out_dir / "scores.csv", table_csv(table, records))
     atomic_write_json(out_dir / "summary.json", summary)
     rows, cols = build_table(summary["dataset"], [summary], reported=[])
     md = atomic_write_text(out_dir / "leaderboard.md",
                            render_markdown(summary["dataset"], rows, cols))
     return ScoreResult(summary=summary, table=table, skipped=skipped, leaderboard_md=md)
+
+
+def partial_columns(summary: dict) -> list[tuple[str, int]]:
+    """``(label, clips)`` of each leaderboard column whose value covers fewer clips than
+    were scored (no value: 0), in the summary's column order."""
+    from bench.results import ColumnResult
+
+    out = []
+    for name, data in summary.get("aggregate", {}).items():
+        info = summary.get("columns", {}).get(name, {})
+        if info.get("detail"):
+            continue
+        n = ColumnResult.from_dict(data).n_covered
+        if n < summary.get("n_scored", 0):
+            out.append((info.get("label", name), n))
+    return out
+
+
+def nothing_scored(summary: dict) -> bool:
+    """True when no clip could be read, or no metric gave a value on any clip."""
+    from bench.results import ColumnResult
+
+    return summary.get("n_scored", 0) == 0 or not any(
+        ColumnResult.from_dict(data).available for data in summary.get("aggregate", {}).values())
+
+
+def scored_line(summary: dict) -> str:
+    """The one-line outcome: clips read, and each metric that covered fewer of them, e.g.
+    ``"2/2 clips read and scored; not every metric scored every clip: ACD 1/2, AU F1 1/2"``."""
+    n, total = summary.get("n_scored", 0), summary.get("n_test", 0)
+    if n == 0:
+        return f"no clip of {total} could be scored"
+    partial = partial_columns(summary)
+    if not partial:
+        return f"scored {n}/{total} clips with every metric"
+    return (f"{n}/{total} clips read; not every metric scored every clip: "
+            + ", ".join(f"{label} {k}/{n}" for label, k in partial) + " (reasons above)")
 
 
 def score_folders(pred_dir: str | Path, gt_dir: str | Path | None = None, *,

@@ -6,6 +6,14 @@ metric with its direction; its value (a mean over clips, a pooled or a set-level
 summary's ``kind``, `bench.results`) with its 95% bootstrap interval; footnotes for judge
 provenance, skipped clips and unavailable values. The table is a pandas DataFrame
 (`leaderboard_frame`) written as CSV by pandas; the Markdown is rendered from the same rows.
+
+No number without its context (issue 12): a cell whose value covers fewer clips than its row
+scored says so, ``0.180 (1/2)``, with the clips left out and why in a footnote (CSV:
+``<col>_n``, ``<col>_unavailable``; empty cells where there is no value); rows are ranked only
+against rows of the same split and test set (``provenance.test_set``), each column on the
+clips every ranked row scored, or not ranked with a note saying why (`rank_models`); cells
+made by a judge that is not above chance on the real test clips are marked (`JUDGE_QUALITY`,
+CSV ``<col>_flag``); summaries that cannot be read are listed, not dropped.
 Summaries are read as strict JSON (non-finite numbers as ``"nan"``/``"inf"``/``"-inf"``,
 `bench.fileio`). Files are written atomically.
 """
@@ -15,14 +23,14 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.fileio import atomic_write_text
+from bench.fileio import atomic_write_text, json_number
 from bench.reported import PAPERS, Reported, reported_for
 from bench.results import ColumnResult
 
@@ -72,17 +80,52 @@ class Row:
     n_test: int | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    clips: dict | None = None  # the summary's ``clips`` (`bench.aggregate.coverage`), if any
+
+    @property
+    def test_set(self) -> str | None:
+        """The hash naming the exact test clips the row was scored on (None: not recorded;
+        every such row counts as one shared test set)."""
+        value = self.provenance.get("test_set")
+        return str(value) if value is not None else None
+
+    def covered(self, column: str) -> set[str] | None:
+        """The clip ids whose results made ``column``'s value (None: not recorded)."""
+        if not isinstance(self.clips, dict) or column not in self.clips.get("missing", {}):
+            return None
+        return set(self.clips.get("ids", [])) - set(self.clips["missing"][column])
+
+    def clip_values(self, column: str) -> dict[str, float] | None:
+        """``column``'s per-clip values (mean-over-clips columns; None: not recorded)."""
+        if not isinstance(self.clips, dict) or column not in self.clips.get("values", {}):
+            return None
+        out = {}
+        for clip_id, value in zip(self.clips.get("ids", []), self.clips["values"][column],
+                                  strict=False):
+            number = json_number(value)
+            if number is not None:
+                out[clip_id] = number
+        return out
 
 
-def load_summaries(runs_dir: Path, dataset: str) -> list[dict]:
-    """Every ``summary.json`` under ``runs_dir/<dataset>/<split>/<model>/``."""
+def load_summaries(runs_dir: Path, dataset: str,
+                   unreadable: dict[str, str] | None = None) -> list[dict]:
+    """Every ``summary.json`` under ``runs_dir/<dataset>/<split>/<model>/``; those that cannot
+    be read (or are not a summary) are left out and, with ``unreadable``, listed there
+    (path -> reason) for the leaderboard to name."""
     base = Path(runs_dir) / dataset
     out = []
     for path in sorted(base.glob("*/*/summary.json")):
         try:
-            out.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue  # a summary being rewritten; the next regeneration picks it up
+            summary = json.loads(path.read_text())
+            if not isinstance(summary, dict) or "model" not in summary:
+                raise ValueError("not a talkbench summary (no model)")
+        except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError included
+            if unreadable is not None:
+                unreadable[str(path)] = f"{type(err).__name__}: {str(err).splitlines()[0]}" \
+                    if str(err) else type(err).__name__
+            continue
+        out.append(summary)
     return out
 
 
@@ -103,7 +146,7 @@ def _rows_from_summaries(summaries: list[dict]) -> tuple[list[Row], dict[str, Co
                                 for name, value in s.get("aggregate", {}).items()},
                         n_clips=s.get("n_scored"),
                         n_test=s.get("n_test"), skipped=s.get("skipped", {}),
-                        provenance=s.get("provenance", {})))
+                        provenance=s.get("provenance", {}), clips=s.get("clips")))
     rows.sort(key=lambda r: (r.kind != "model", r.split, r.model))
     return rows, columns
 
@@ -129,45 +172,136 @@ def _finite(value: ColumnResult | None) -> float:
 
 
 def value_frame(rows: list[Row], cols: list[ColumnInfo]) -> pd.DataFrame:
-    """One row per leaderboard row (positions of ``rows``): ``kind``, ``split``, then one
-    float column per metric column holding the row's finite value (NaN: none)."""
-    frame = pd.DataFrame({"kind": [r.kind for r in rows], "split": [r.split for r in rows]},
+    """One row per leaderboard row (positions of ``rows``): ``kind``, ``split``,
+    ``test_set`` (the row's test-set hash, "" when not recorded), then one float column per
+    metric column holding the row's finite value (NaN: none)."""
+    frame = pd.DataFrame({"kind": [r.kind for r in rows], "split": [r.split for r in rows],
+                          "test_set": [r.test_set or "" for r in rows]},
                          index=pd.RangeIndex(len(rows)))
     numbers = pd.DataFrame([[_finite(r.values.get(c.name)) for c in cols] for r in rows],
                            columns=[c.name for c in cols], index=frame.index, dtype=np.float64)
     return pd.concat([frame, numbers], axis=1)
 
 
-def rank_models(rows: list[Row], cols: list[ColumnInfo]) -> dict[int, dict[str, float]]:
-    """Rank talkbench's model rows against each other, per split and per column.
+def _mean_over(values: dict[str, float], clips: set[str]) -> float:
+    """The mean of the finite values of ``clips`` (NaN when none)."""
+    finite = [values[c] for c in clips if c in values and math.isfinite(values[c])]
+    return float(np.mean(finite)) if finite else math.nan
 
-    Returns ``id(row) -> {column: rank, "mean_rank": ...}``. Within one split, the model rows
-    with a number in a column are ranked by it (1 = best; ties share the mean of their ranks):
-    by value for ↑/↓ columns, by distance to the same split's ground-truth row for ≈GT columns
-    (which then need that row). Columns with fewer than two ranked models are not ranked;
-    ``mean_rank`` averages a row's ranks over the columns where it was ranked.
+
+def _comparable(compared: list[Row], col: ColumnInfo
+                ) -> tuple[dict[int, float] | None, str | None]:
+    """The values to compare ``compared`` by in ``col``, on the clips every one of them scored
+    (issue 12), as ``(id(row) -> value, note)``.
+
+    When every row's value covers the same clips (or the rows recorded no coverage and their
+    counts agree), the rows' own values. Otherwise, for a mean-over-clips column whose
+    per-clip values the summaries hold, each row's mean over the common clips, with a note;
+    else None and the note saying why the rows cannot be compared."""
+    own = {id(r): _finite(r.values.get(col.name)) for r in compared}
+    sets = [r.covered(col.name) for r in compared]
+    counts = [r.values[col.name].n_covered for r in compared]
+    names = ", ".join(f"{r.model} {n}/{r.n_clips}" for r, n in zip(compared, counts,
+                                                                     strict=True))
+    if any(s is None for s in sets):
+        if len(set(counts)) <= 1:
+            return own, None
+        return None, (f"{col.label}: not ranked: the rows cover different numbers of clips "
+                      f"({names}) and their summaries do not say which (rerun to record it)")
+    common = set.intersection(*sets)  # type: ignore[arg-type]
+    if all(s == common for s in sets):
+        return own, None
+    per_clip = [r.clip_values(col.name) for r in compared]
+    if not common:
+        return None, (f"{col.label}: not ranked: the rows have no clip in common that all of "
+                      f"them scored ({names})")
+    if any(v is None for v in per_clip):
+        return None, (f"{col.label}: not ranked: the rows scored different clips ({names}) "
+                      "and a pooled or set-level value cannot be recomputed on the clips they "
+                      "share")
+    values = {id(r): _mean_over(v, common) for r, v in zip(compared, per_clip, strict=True)}
+    return values, (f"{col.label}: ranked on the {len(common)} clips every ranked row scored "
+                    f"({names}); the cells show each row's value over its own clips")
+
+
+def rank_models(rows: list[Row], cols: list[ColumnInfo], notes: list[str] | None = None
+                ) -> dict[int, dict[str, float]]:
+    """Rank talkbench's model rows against each other, per split and test set, per column.
+
+    Returns ``id(row) -> {column: rank, "mean_rank": ...}``. Rows are ranked only against rows
+    of the same split and the same test set (the summaries' ``provenance.test_set``: the hash
+    of the exact test clips, which ``--max-test-clips`` changes; rows without it form one
+    shared set). Within such a group, the model rows with a number in a column are ranked by
+    it (1 = best; ties share the mean of their ranks): by value for ↑/↓ columns, by distance
+    to the group's ground-truth row for ≈GT columns (which then need that row). Rows are
+    compared on the clips every one of them scored (`_comparable`); when that is impossible
+    the column is not ranked in that group and ``notes`` gets why. Columns with fewer than two
+    ranked models are not ranked; ``mean_rank`` averages a row's ranks over the columns where
+    it was ranked.
     """
-    frame = value_frame(rows, cols)
     out: dict[int, dict[str, float]] = {id(r): {} for r in rows if r.kind == "model"}
-    for split, models in frame[frame["kind"] == "model"].groupby("split", sort=False):
-        gt = frame[(frame["kind"] == "ground-truth") & (frame["split"] == split)]
+    groups: dict[tuple[str, str | None], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.kind in ("model", "ground-truth"):
+            groups[(row.split, row.test_set)].append(row)
+    for group in groups.values():
+        models = [r for r in group if r.kind == "model"]
+        gt = next((r for r in group if r.kind == "ground-truth"), None)
         for c in cols:
             if c.detail:
                 continue
+            ranked = [r for r in models if not math.isnan(_finite(r.values.get(c.name)))]
+            if len(ranked) < 2:
+                continue
+            compared = list(ranked)
             if c.higher_is_better is None:
-                target = gt[c.name].iloc[0] if len(gt) else math.nan
-                keys = (models[c.name] - target).abs()
+                if gt is None or math.isnan(_finite(gt.values.get(c.name))):
+                    continue
+                compared.append(gt)
+            values, note = _comparable(compared, c)
+            if note is not None and notes is not None:
+                where = f" ({ranked[0].split})" if ranked[0].split else ""
+                text = f"rank{where}: {note}"
+                if text not in notes:
+                    notes.append(text)
+            if values is None:
+                continue
+            if c.higher_is_better is None:
+                keys = pd.Series({id(r): abs(values[id(r)] - values[id(gt)]) for r in ranked})
             else:
-                keys = -models[c.name] if c.higher_is_better else models[c.name]
+                sign = -1.0 if c.higher_is_better else 1.0
+                keys = pd.Series({id(r): sign * values[id(r)] for r in ranked})
             keys = keys.dropna()
             if len(keys) < 2:
                 continue
-            for position, rank in keys.rank(method="average").items():
-                out[id(rows[position])][c.name] = float(rank)
+            for key, rank in keys.rank(method="average").items():
+                out[key][c.name] = float(rank)
     for ranks in out.values():
         values = list(ranks.values())
         if values:
             ranks["mean_rank"] = float(np.mean(values))
+    return out
+
+
+def test_set_notes(rows: list[Row]) -> list[str]:
+    """A note per split whose rows were scored on different test sets (ranked apart)."""
+    sets: dict[str, dict[str | None, list[Row]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row.kind in ("model", "ground-truth"):
+            sets[row.split][row.test_set].append(row)
+    out = []
+    for split, by_set in sets.items():
+        if len(by_set) < 2:
+            continue
+        parts = []
+        for test_set, members in by_set.items():
+            limit = members[0].provenance.get("max_test_clips")
+            name = f"test set {test_set[:12]}" if test_set else "test set not recorded"
+            parts.append(f"{name} ({members[0].n_test} test clips"
+                         + (f", --max-test-clips {limit}" if limit is not None else "")
+                         + "): " + ", ".join(r.model for r in members))
+        out.append(f"split {split}: rows scored on different test clips are ranked only "
+                   f"against rows of the same test set; " + "; ".join(parts))
     return out
 
 
@@ -214,8 +348,113 @@ def build_table(dataset: str, summaries: list[dict],
     return rows, cols
 
 
-def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> str:
-    """The Markdown leaderboard (detail columns, e.g. per-AU scores, are in the CSV only)."""
+def partial_coverage(row: Row, col: ColumnInfo) -> tuple[int, int] | None:
+    """``(clips that made the value, the row's scored clips)`` when ``col``'s value covers
+    fewer clips than the row scored (issue 12: a cell says its coverage), else None."""
+    value = row.values.get(col.name)
+    if row.kind == "reported" or value is None or not value.available or not row.n_clips:
+        return None
+    covered = row.covered(col.name)
+    n = len(covered) if covered is not None else value.n_covered
+    return (n, row.n_clips) if n < row.n_clips else None
+
+
+def missing_reasons(row: Row, col: ColumnInfo, limit: int = 3) -> str:
+    """``"b: no face found; c: ..."``: up to ``limit`` clips ``col`` left out, with why."""
+    reasons: dict[str, str] = {}
+    if isinstance(row.clips, dict):
+        reasons = dict(row.clips.get("missing", {}).get(col.name, {}))
+    value = row.values.get(col.name)
+    if not reasons and value is not None:
+        reasons = dict(value.unavailable_examples)
+    text = "; ".join(f"{clip}: {reason}" for clip, reason in list(reasons.items())[:limit])
+    if len(reasons) > limit:
+        text += f"; and {len(reasons) - limit} more"
+    return text or "no reason recorded"
+
+
+# -- judges that did not learn --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JudgeQuality:
+    """Which figure of a judge's report (``judges.json``: the judge's ``evaluate`` on the real
+    test clips) says whether it learned, and the chance level it is compared with."""
+
+    metric: str
+    """The metric whose columns the judge produces."""
+    figure: str
+    """The key in the report's ``test`` compared with chance."""
+    chance: float | None
+    """The chance level of ``figure`` when the report gives none (its ``chance`` key wins)."""
+    meaning: str
+
+
+JUDGE_QUALITY: dict[str, JudgeQuality] = {
+    "emotion": JudgeQuality("emoacc", "accuracy", 1 / 6,
+                            "clip accuracy on the real test clips vs. 1/6, a guess among the "
+                            "six emotions"),
+    "syncnet": JudgeQuality("lse", "offset_accuracy", 3 / 31,
+                            "fraction of real (in-sync) test clips whose AV offset is within "
+                            "one frame of 0 vs. 3/31, a random pick among the 31 offsets"),
+    "au": JudgeQuality("au", "avg_f1", None,
+                       "mean F1 over the AUs vs. the mean F1 of always answering 'present' "
+                       "(the report's chance, from each AU's prevalence)"),
+}
+"""The one place that says, per trained judge, which figure of its quality on the real test
+clips is compared with which chance level (issue 12). A judge whose figure is not above its
+chance level learned nothing usable: every cell it produced is marked "judge below chance"
+(a footnote in the Markdown, ``<column>_flag`` in the CSV); the numbers stay, marked."""
+
+
+def judge_below_chance(name: str, report: dict) -> str | None:
+    """The note for judge ``name`` when its report says it is not above chance, else None
+    (also None when the report lacks the figure or a chance level)."""
+    rule = JUDGE_QUALITY.get(name)
+    test = report.get("test") if isinstance(report, dict) else None
+    if rule is None or not isinstance(test, dict):
+        return None
+    figure = json_number(test.get(rule.figure))
+    chance = json_number(test.get("chance"))
+    chance = rule.chance if chance is None else chance
+    if figure is None or chance is None or figure > chance:
+        return None
+    return (f"judge below chance: the {name} judge's {rule.figure} on "
+            f"{report.get('n_test', '?')} real test clips is {figure:.3f}, chance "
+            f"{chance:.3f} ({rule.meaning}); the cells it produced are not meaningful")
+
+
+def judge_flags(rows: list[Row], cols: list[ColumnInfo],
+                reports: dict[str, dict] | None) -> dict[tuple[int, str], str]:
+    """``(id(row), column) -> note`` for every cell produced by a judge below chance: the
+    judges of the row's split (``reports``: split -> judge -> report) whose description
+    (``report["judge"]``) appears in the row's provenance of the judge's metric."""
+    out: dict[tuple[int, str], str] = {}
+    for row in rows:
+        judges = (reports or {}).get(row.split) or {}
+        for name, report in judges.items():
+            note = judge_below_chance(name, report)
+            if note is None:
+                continue
+            described = str(report.get("judge", ""))
+            prov = row.provenance.get("metrics", {}).get(JUDGE_QUALITY[name].metric, {})
+            if not described or not any(described in str(v) for v in prov.values()):
+                continue
+            for c in cols:
+                if c.metric == JUDGE_QUALITY[name].metric and c.name in row.values:
+                    out[(id(row), c.name)] = note
+    return out
+
+
+def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo], *,
+                    judges: dict[str, dict] | None = None,
+                    unreadable: dict[str, str] | None = None) -> str:
+    """The Markdown leaderboard (detail columns, e.g. per-AU scores, are in the CSV only).
+
+    A cell whose value covers fewer clips than its row scored says so, ``0.180 (1/2)``, with
+    a footnote naming the clips left out and why; cells made by a judge below chance
+    (``judges``: split -> judge -> report, `judge_flags`) are marked; ``unreadable``
+    (summary path -> reason) lists the rows that could not be read."""
+    all_cols = cols
     cols = [c for c in cols if not c.detail]
     notes: list[str] = []
 
@@ -228,13 +467,17 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
     lines.append("Mean over test clips with its 95% bootstrap interval (2000 resamples of "
                  "clips). ↑ higher is better, ↓ lower is better, ≈GT closest to the real "
                  "videos. Reported rows are the papers' numbers, on their own data and "
-                 "splits, not recomputed. — : not measured for that row. Rank: mean over the "
-                 "columns of the model's rank among talkbench's models on the same split "
+                 "splits, not recomputed. — : not measured for that row. (k/n): the value "
+                 "covers k of the row's n scored clips (the notes say why). Rank: mean over "
+                 "the columns of the model's rank among talkbench's models on the same split "
+                 "and test clips, each column compared on the clips every ranked row scored "
                  "(≈GT columns by distance to the ground-truth row); the best model of each "
                  "column is in bold.")
     lines.append("")
-    ranks = rank_models(rows, cols)
-    rows = sorted(rows, key=lambda r: (r.kind != "model", r.split,
+    rank_notes: list[str] = []
+    ranks = rank_models(rows, cols, rank_notes)
+    flags = judge_flags(rows, all_cols, judges)
+    rows = sorted(rows, key=lambda r: (r.kind != "model", r.split, r.test_set or "",
                                        ranks.get(id(r), {}).get("mean_rank", math.inf),
                                        r.model))
     header = (["Model", "Source", "Split", "Clips", "Rank"]
@@ -252,6 +495,12 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
                 clips += " " + note(f"{row.model}: {len(row.skipped)} of {row.n_test} test "
                                     f"clips skipped ({detail}); first: "
                                     f"{next(iter(row.skipped.values()))}")
+            partial = [(c, partial_coverage(row, c)) for c in cols]
+            partial = [(c, p) for c, p in partial if p is not None]
+            if partial:
+                clips += " " + note(
+                    f"{row.model}: not every metric scored all {row.n_clips} clips: "
+                    + ", ".join(f"{c.label} {k}/{n}" for c, (k, n) in partial))
         row_ranks = ranks.get(id(row), {})
         mean_rank = row_ranks.get("mean_rank")
         line = [row.model, row.source, row.split, clips,
@@ -261,13 +510,26 @@ def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo]) -> st
             text = _cell(value, c.fmt)
             if row_ranks.get(c.name) == 1.0:
                 text = f"**{text}**"
+            coverage = partial_coverage(row, c)
+            if coverage is not None:
+                text += f" ({coverage[0]}/{coverage[1]}) " + note(
+                    f"{row.model}, {c.label}: {coverage[1] - coverage[0]} of {coverage[1]} "
+                    f"clips left out: {missing_reasons(row, c)}")
             if value is not None and not value.available:
                 text += " " + note(f"unavailable: {value.unavailable}")
             if value is not None and value.bound:
                 text = ("≥ " if value.bound == "lower" else "≤ ") + text
                 text += " " + note(f"{row.source}, {c.label}: {value.note}")
+            if (id(row), c.name) in flags:
+                text += " " + note(flags[(id(row), c.name)])
             line.append(text)
         cells.append(line)
+    for text in test_set_notes(rows) + rank_notes:
+        note(text)
+    if unreadable:
+        for path, reason in unreadable.items():
+            note(f"not shown: {path} could not be read ({reason}); rerun that model to "
+                 "rewrite it")
     table = pd.DataFrame(cells, columns=pd.Index(header), dtype=object)
     lines += markdown_table(table, right_from=4)
     lines.append("")
@@ -348,36 +610,54 @@ def _csv_number(value: float | None) -> float | str | None:
     return value
 
 
-def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo]) -> pd.DataFrame:
+def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo],
+                      judges: dict[str, dict] | None = None) -> pd.DataFrame:
     """The leaderboard as a table, one row per row: ``kind``, ``model``, ``source``, ``split``,
-    ``n_clips``, ``n_test``, ``n_skipped``, ``mean_rank``, then per metric column ``<name>``,
-    ``<name>_ci_low``, ``<name>_ci_high`` (``unavailable`` in ``<name>`` when there is no
-    value; None where there is nothing to show). Object columns, so integers stay integers."""
+    ``n_clips``, ``n_test``, ``n_skipped``, ``mean_rank``, ``test_set``, then per metric
+    column ``<name>``, ``<name>_ci_low``, ``<name>_ci_high`` (empty when there is no value),
+    ``<name>_n`` (clips that made the value), ``<name>_unavailable`` (why there is no value,
+    or which clips the value leaves out and why) and ``<name>_flag`` ("judge below chance"
+    when the judge that produced it did not learn, `JUDGE_QUALITY`); None where there is
+    nothing to show. Object columns, so integers stay integers."""
     ranks = rank_models(rows, cols)
+    flags = judge_flags(rows, cols, judges)
     header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped",
-              "mean_rank"]
+              "mean_rank", "test_set"]
     for c in cols:
-        header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high"]
+        header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high", f"{c.name}_n",
+                   f"{c.name}_unavailable", f"{c.name}_flag"]
     table = []
     for row in rows:
-        out = [row.kind, row.model, row.source, row.split or None, row.n_clips, row.n_test,
-               len(row.skipped) if row.kind != "reported" else None,
-               ranks.get(id(row), {}).get("mean_rank")]
+        out = [row.kind, row.model, row.source, row.split or None, row.n_clips,
+               row.n_test, len(row.skipped) if row.kind != "reported" else None,
+               ranks.get(id(row), {}).get("mean_rank"), row.test_set]
         for c in cols:
             v = row.values.get(c.name)
+            flag = "judge below chance" if (id(row), c.name) in flags else None
             if v is None:
-                out += [None, None, None]
+                out += [None, None, None, None, None, None]
             elif not v.available:
-                out += ["unavailable", None, None]
+                out += [None, None, None, 0, v.unavailable, flag]
             else:
-                out += [_csv_number(v.value), _csv_number(v.ci_low), _csv_number(v.ci_high)]
+                coverage = partial_coverage(row, c)
+                reason = None
+                if coverage is not None:
+                    reason = (f"{coverage[1] - coverage[0]} of {coverage[1]} clips left out: "
+                              f"{missing_reasons(row, c)}")
+                n = None if row.kind == "reported" else (
+                    coverage[0] if coverage is not None else v.n_covered)
+                out += [_csv_number(v.value), _csv_number(v.ci_low), _csv_number(v.ci_high),
+                        n, reason, flag]
         table.append(out)
     return pd.DataFrame(table, columns=pd.Index(header), dtype=object)
 
 
-def render_csv(rows: list[Row], cols: list[ColumnInfo]) -> str:
-    """The CSV leaderboard (`leaderboard_frame`, written by pandas: blank for none)."""
-    return leaderboard_frame(rows, cols).to_csv(index=False, lineterminator="\n", na_rep="")
+def render_csv(rows: list[Row], cols: list[ColumnInfo],
+               judges: dict[str, dict] | None = None) -> str:
+    """The CSV leaderboard (`leaderboard_frame`, written by pandas: CSV quoting, blank for
+    none; text columns ``test_set``, ``<name>_unavailable`` and ``<name>_flag``)."""
+    return leaderboard_frame(rows, cols, judges).to_csv(index=False, lineterminator="\n",
+                                                        na_rep="")
 
 
 def load_judge_reports(runs_dir: Path, dataset: str) -> dict[str, dict]:
@@ -385,9 +665,11 @@ def load_judge_reports(runs_dir: Path, dataset: str) -> dict[str, dict]:
     out = {}
     for path in sorted((Path(runs_dir) / dataset).glob("*/judges.json")):
         try:
-            out[path.parent.name] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
             continue
+        if isinstance(report, dict):
+            out[path.parent.name] = {k: v for k, v in report.items() if isinstance(v, dict)}
     return out
 
 
@@ -398,8 +680,10 @@ def judge_notes(reports: dict[str, dict]) -> list[str]:
         for name, report in sorted(judges.items()):
             quality = ", ".join(f"{k} {_scalar(v)}" for k, v in report.get("test", {}).items()
                                 if isinstance(v, int | float | str))
+            below = judge_below_chance(name, report)
             lines.append(f"- judge {name} ({split}): {report.get('judge', '?')}; on "
-                         f"{report.get('n_test', '?')} real test clips: {quality or 'n/a'}")
+                         f"{report.get('n_test', '?')} real test clips: {quality or 'n/a'}"
+                         + (f" ({below.split(';')[0]})" if below else ""))
     return lines
 
 
@@ -422,7 +706,8 @@ def select(rows: list[Row], cols: list[ColumnInfo], metrics: Collection[str]
 def write_leaderboard(dataset: str, runs_dir: Path, leaderboard_dir: Path, *,
                       name: str | None = None, splits: Collection[str] | None = None,
                       metrics: Collection[str] | None = None,
-                      reported: list[Reported] | None = None) -> tuple[Path, Path]:
+                      reported: list[Reported] | None = None,
+                      echo: Callable[[str], None] | None = None) -> tuple[Path, Path]:
     """Regenerate ``leaderboard_dir/<name>.csv`` and ``.md`` from the summaries of
     ``dataset`` under ``runs_dir``; returns (csv path, md path).
 
@@ -430,22 +715,33 @@ def write_leaderboard(dataset: str, runs_dir: Path, leaderboard_dir: Path, *,
     ``splits``: only the summaries (and judge reports) of these splits (default: all);
     ``metrics``: only these columns, by column or metric name (default: all);
     ``reported``: the papers' rows to show (default: every reported row of the dataset,
-    `bench.reported.reported_for`; ``[]`` for none).
+    `bench.reported.reported_for`; ``[]`` for none); ``echo``: one line per summary that
+    cannot be read (the Markdown lists them too). No summary at all is a ValueError, and
+    nothing is written.
     """
     name = name or dataset
-    summaries = load_summaries(runs_dir, dataset)
+    unreadable: dict[str, str] = {}
+    summaries = load_summaries(runs_dir, dataset, unreadable)
+    if not summaries and not unreadable:
+        raise ValueError(f"no runs of dataset {dataset!r} under {runs_dir} (no "
+                         f"{Path(runs_dir) / dataset}/<split>/<model>/summary.json); nothing "
+                         "written")
+    for path, reason in unreadable.items():
+        if echo is not None:
+            echo(f"warning: {path}: cannot be read ({reason}); its row is left out")
     reports = load_judge_reports(runs_dir, dataset)
     if splits is not None:
         summaries = [s for s in summaries if s.get("split") in splits]
         reports = {k: v for k, v in reports.items() if k in splits}
+        unreadable = {p: r for p, r in unreadable.items() if Path(p).parent.parent.name in splits}
     rows, cols = build_table(dataset, summaries, reported)
     if metrics is not None:
         rows, cols = select(rows, cols, metrics)
     out_dir = Path(leaderboard_dir)
-    text = render_markdown(name, rows, cols)
+    text = render_markdown(name, rows, cols, judges=reports, unreadable=unreadable)
     judges = judge_notes(reports)
     if judges:
         text = text.rstrip("\n") + "\n\nJudges\n\n" + "\n".join(judges) + "\n"
     md = atomic_write_text(out_dir / f"{name}.md", text)
-    csv_path = atomic_write_text(out_dir / f"{name}.csv", render_csv(rows, cols))
+    csv_path = atomic_write_text(out_dir / f"{name}.csv", render_csv(rows, cols, reports))
     return csv_path, md

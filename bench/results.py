@@ -105,6 +105,11 @@ class ColumnResult:
     def available(self) -> bool:
         return self.unavailable is None
 
+    @property
+    def n_covered(self) -> int:
+        """Clips that made the value (finite or infinite); 0 when there is no value."""
+        return self.n + self.n_infinite if self.available else 0
+
     def to_dict(self) -> dict[str, Any]:
         """The summary entry (``value`` and the interval left out when unavailable, the
         examples when there are none)."""

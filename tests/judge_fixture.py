@@ -36,9 +36,7 @@ class BrightnessOffset(Metric):
     judge_name = "test-brightness"
 
     def score(self, sample):
-        from bench.judges.store import trained_judge
-
-        found = trained_judge(self.judge_name, self.context.dataset, self.context.cache_dir)
+        found = self.context.trained_judge(self.judge_name)  # the run's judge (its key)
         if found is None:
             raise MetricUnavailable("no brightness judge")
         return {"brightness_offset": float(sample.pred.mean()) - found.load(self.device)}

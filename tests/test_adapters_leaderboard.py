@@ -168,7 +168,8 @@ def test_write_leaderboard_name_splits_metrics_and_reported(tmp_path):
     assert "LSE-C ↑" in text and "PSNR" not in text and "FID" not in text
     assert "7.250" in text and "reported: seed002 Table 1" in text and "seed003" not in text
     header = csv_path.read_text().splitlines()[0].split(",")
-    assert header[8:] == ["lse_c", "lse_c_ci_low", "lse_c_ci_high"]
+    assert header[8:] == ["test_set", "lse_c", "lse_c_ci_low", "lse_c_ci_high", "lse_c_n",
+                          "lse_c_unavailable", "lse_c_flag"]
 
     # by column name too; no reported rows
     _, md = write_leaderboard("crema-d", runs, tmp_path / "lb", name="only-psnr",

@@ -123,7 +123,7 @@ def test_all_infinite_psnr_summary_is_strict_json(tmp_path):
     assert json_number(3) == 3.0 and json_number("n/a") is None and json_number(None) is None
     # the records read back (values as strings) still make the same table and summary
     assert write_table(tmp_path / "t.csv", data["records"], ["psnr"]) is None
-    assert (tmp_path / "t.csv").read_text().splitlines()[1] == "a,inf"
+    assert (tmp_path / "t.csv").read_text().splitlines()[1] == "a,inf,"  # no reason
     _, again, _ = summarise_records([metric], data["records"], tmp_path)
     assert again["psnr"]["n_infinite"] == 3 and math.isnan(again["psnr"]["value"])
 
@@ -138,9 +138,9 @@ def test_per_clip_table_is_exact_quoted_and_blank_when_missing(tmp_path):
     assert table.dtypes.tolist() == [np.float64, np.float64]
     write_table(tmp_path / "scores.csv", records, ["x", "y"])
     text = (tmp_path / "scores.csv").read_text()
-    assert text.splitlines()[0] == "clip_id,x,y"
-    assert '"a,b.mp4",inf,-inf' in text.splitlines() and "none,," in text.splitlines()
-    assert "clip6,2.0," in text.splitlines()
+    assert text.splitlines()[0] == "clip_id,x,y,unavailable"  # the reasons column last
+    assert '"a,b.mp4",inf,-inf,' in text.splitlines() and "none,,,m: no face" in text.splitlines()
+    assert "clip6,2.0,," in text.splitlines()
     with open(tmp_path / "scores.csv", newline="") as f:
         rows = {row["clip_id"]: row for row in csv.DictReader(f)}
     for i, v in enumerate(values):

@@ -43,6 +43,20 @@ def _number(text: str | None) -> float | None:
         return None  # empty cell or "unavailable"
 
 
+ADDED_COLUMNS = ("test_set",)
+ADDED_SUFFIXES = ("_n", "_unavailable", "_flag")
+"""Leaderboard CSV columns added after the reference was recorded (issue 12), none of which
+changes a number: ``test_set`` (the test clips' hash), and per metric column ``<col>_n``
+(clips that made the value), ``<col>_unavailable`` (why not, text) and ``<col>_flag`` (judge
+below chance, text)."""
+ADDED_CLIP_COLUMNS = ("unavailable",)
+"""scores.csv's text column of reasons (issue 12), added after the reference."""
+
+
+def _added(column: str) -> bool:
+    return column in ADDED_COLUMNS or column.endswith(ADDED_SUFFIXES)
+
+
 def extract(out: Path) -> dict:
     """The leaderboard's numbers per row and every model's per-clip table, from ``out``
     (which holds ``lb/crema-d.csv`` and ``runs/``)."""
@@ -51,12 +65,13 @@ def extract(out: Path) -> dict:
         for row in csv.DictReader(f):
             key = " | ".join([row["kind"], row["model"], row["source"]])
             board[key] = {k: _number(v) for k, v in row.items()
-                          if k not in ("kind", "model", "source", "split")}
+                          if k not in ("kind", "model", "source", "split") and not _added(k)}
     per_clip = {}
     for table in sorted((out / "runs" / "crema-d" / "vougioukas2019").glob("*/scores.csv")):
         with open(table, newline="") as f:
             per_clip[table.parent.name] = {
-                row["clip_id"]: {k: _number(v) for k, v in row.items() if k != "clip_id"}
+                row["clip_id"]: {k: _number(v) for k, v in row.items()
+                                 if k != "clip_id" and k not in ADDED_CLIP_COLUMNS}
                 for row in csv.DictReader(f)}
     return {"leaderboard": board, "per_clip": per_clip}
 

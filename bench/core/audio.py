@@ -35,6 +35,22 @@ SAMPLE_RATE = 16000
 MFCC_RATE = 100
 """MFCC frames per second (one every 10 ms): four per 25 fps video frame."""
 
+SILENCE_PEAK = 1e-4
+"""Audio whose every ``|sample|`` (float scale, [-1, 1]) is below this is silent: about
+-80 dBFS, under one 16-bit step of 3. The one rule for every stage: `bench prepare` rejects
+such clips, and the audio-driven metrics (LSE) call them unavailable (`silence_reason`)."""
+
+
+def silence_reason(audio: np.ndarray | None) -> str | None:
+    """``"audio is silent (peak 3.0e-05)"`` when ``audio`` (float samples) is empty or silent
+    by `SILENCE_PEAK`, else None."""
+    if audio is None or np.asarray(audio).size == 0:
+        return "audio is empty (no samples)"
+    peak = float(np.abs(np.asarray(audio, dtype=np.float64)).max())
+    if not peak >= SILENCE_PEAK:  # NaN counts as silent: no usable signal
+        return f"audio is silent (peak {peak:.1e})"
+    return None
+
 
 def audio_to_int16(audio: np.ndarray) -> np.ndarray:
     """Float audio in [-1, 1] -> int16 samples, as ffmpeg's ``pcm_s16le`` encoder makes them.

@@ -16,7 +16,8 @@ What the scan decides, one problem line each (``Scan.problems``):
 - a video is the clip: every well-named, non-empty ``.flv`` is listed;
 - a video whose ``.wav`` is missing or empty takes its audio from ``AudioMP3/`` when that file
   is there, else from the video's own audio track (``ClipRef.audio = None``);
-- an empty (0-byte) video is not listed: there is nothing to decode;
+- an empty (0-byte) video is listed like any other: it is a clip of the release, so the split
+  counts it (a test clip stays in the test count) and preparation fails it with the reason;
 - a ``.wav`` without its video is not listed (there is no face to score);
 - a name that does not parse is ignored.
 
@@ -201,10 +202,7 @@ def _build_scan(root: Path, listing: Listing, truth: set[str]) -> Scan:
                             f"ActorID_Sentence_Emotion_Level.flv, e.g. 1001_DFA_ANG_XX.flv); "
                             f"ignored")
             continue
-        clip_id = parsed.clip_id
-        if size == 0:
-            problems.append(f"{clip_id}: {VIDEO_DIR}/{file_name} is empty (0 bytes); skipped")
-            continue
+        clip_id = parsed.clip_id  # an empty video is listed: preparation says why it fails
         audio = _audio_for(root, clip_id, listing, problems)
         clips.append(ClipRef(
             dataset="crema-d", speaker=parsed.actor, clip_id=clip_id,

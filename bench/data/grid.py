@@ -26,7 +26,9 @@ Rules (``Scan.problems`` gets one line per problem):
 - a video is a ``.mpg`` whose nearest talker folder (``s<N>``, optionally with a suffix such as
   ``s1.mpg_vcd``) names a talker 1-34 and whose 6-letter name follows the grammar below; the
   clip id is ``<talker>_<name>`` (``s1_bbaf2n``), since names repeat across talkers;
-- an empty (0-byte) or unreadable video is reported and not listed; a second copy of the same
+- an unreadable video is reported and not listed; an empty (0-byte) one is listed (it is a
+  clip of the tree: the split counts it, and preparation fails it with the reason); a second
+  copy of the same
   talker and name (two unpacked copies of one archive) is reported and the first (in path
   order) kept;
 - the transcript is the alignment's words without ``sil`` and ``sp``; with no (or an empty)
@@ -278,9 +280,6 @@ def _build_scan(root: Path, entries: list[Entry], problems: list[str],
             if not entry.readable:
                 problems.append(f"{talker}_{name}: {rel} cannot be read (permission denied "
                                 f"or broken link); skipped")
-                continue
-            if entry.size == 0:
-                problems.append(f"{talker}_{name}: {rel} is empty (0 bytes); skipped")
                 continue
             if (talker, name) in videos:
                 problems.append(f"{talker}_{name}: second copy {rel} ignored (using "

@@ -39,8 +39,11 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 import uuid
+import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 import bench
+from bench.core.audio import SILENCE_PEAK, silence_reason  # noqa: F401 - the shared rule
 from bench.core.face_template import (
     ALIGN_POINTS,
     CANONICAL_FACE,
@@ -64,8 +68,6 @@ from bench.data.media import MediaError, read_media, write_video
 
 PREPROCESS_VERSION = "1"
 """Bump when a change in this module (or in what it calls) changes the cached output."""
-
-SILENCE_PEAK = 1e-4  # audio whose every |sample| is below this is called silent
 
 # Cached frames: H.264 coded in RGB (no 4:2:0 chroma loss). CRF 12 "veryfast" measured on the
 # GRID samples at 128x128: 2.5 KB a frame, 43.6 dB PSNR (yuv420p CRF 18: 0.4 KB, 34.5 dB;
@@ -135,9 +137,8 @@ def read_clip(ref: ClipRef) -> Clip:
         raise PrepError(f"{ref.clip_id}: no video track")
     if audio is None or audio.size == 0:
         raise PrepError(f"{ref.clip_id}: no audio track")
-    peak = float(np.abs(audio).max())
-    if peak < SILENCE_PEAK:
-        raise PrepError(f"{ref.clip_id}: audio is silent (peak {peak:.1e})")
+    if (silent := silence_reason(audio)) is not None:
+        raise PrepError(f"{ref.clip_id}: {silent}")
     num_frames = media.frames.shape[0]
     aligned, offset = align_audio(audio, num_frames)
     return Clip(speaker=ref.speaker, clip_id=ref.clip_id, frames=media.frames, audio=aligned,
@@ -350,8 +351,88 @@ def _write_entry(folder: Path, ref: ClipRef, clip: Clip, aligned: Aligned, param
         "frames_without_face": int((~found).sum()),
         "frames_storage": f"frames.mp4: {coding}",
         "frames_psnr_db": round(psnr(stored, aligned.frames), 2),
+        "files": _file_sizes(folder),
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+ENTRY_FILES = ("frames.mp4", "audio.npy", "landmarks.npy", "source.npz")
+"""The files of a cache entry besides ``meta.json`` (whose ``files`` records their sizes)."""
+
+
+def _file_sizes(folder: Path) -> dict[str, int]:
+    return {name: (folder / name).stat().st_size for name in ENTRY_FILES}
+
+
+def _warn(line: str) -> None:
+    """One line on stderr (workers included), above a progress bar when there is one."""
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        print(line, file=sys.stderr, flush=True)
+
+
+def _read_entry(entry: Path, ref: ClipRef) -> Clip:
+    """The clip stored in a complete entry; raises for any damaged file (see `entry_problem`)."""
+    meta = json.loads((entry / "meta.json").read_text())
+    if not isinstance(meta, dict):
+        raise ValueError("meta.json is not a JSON object")
+    frames = read_media(entry / "frames.mp4", audio=False).frames
+    if frames is None or frames.shape[0] != meta["num_frames"]:
+        raise ValueError(f"frames.mp4 decodes to {None if frames is None else frames.shape[0]} "
+                         f"frames, meta.json says {meta['num_frames']}")
+    with np.load(entry / "source.npz") as source:
+        _ = [source[name] for name in source.files]
+    meta["cache_entry"] = str(entry)
+    return Clip(speaker=ref.speaker, clip_id=ref.clip_id, frames=frames,
+                audio=np.load(entry / "audio.npy"), emotion=ref.emotion,
+                intensity=ref.intensity, transcript=ref.transcript,
+                landmarks=np.load(entry / "landmarks.npy"),
+                audio_offset_samples=int(meta["audio_offset_samples"]), meta=meta)
+
+
+DAMAGE = (OSError, ValueError, KeyError, EOFError, TypeError, MediaError, zipfile.BadZipFile,
+          zlib.error)
+"""What reading a damaged (truncated, zero-byte, overwritten) entry file can raise."""
+
+
+def entry_problem(entry: Path, ref: ClipRef) -> str | None:
+    """Why a complete entry cannot be used (one phrase), None when it is intact.
+
+    Entries record their files' sizes in ``meta.json``: a missing, empty or resized file is
+    found by ``stat`` alone. An entry written before sizes were recorded is read in full once
+    and its sizes are then added to its ``meta.json``.
+    """
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if not isinstance(meta, dict):
+            return "meta.json is not a JSON object"
+        sizes = meta.get("files")
+        for name in ENTRY_FILES:
+            size = (entry / name).stat().st_size
+            if size == 0:
+                return f"{name} is empty (0 bytes)"
+            if isinstance(sizes, dict) and sizes.get(name) != size:
+                return f"{name} has {size} bytes, {sizes.get(name)} were written"
+        if not isinstance(sizes, dict):
+            _read_entry(entry, ref)
+            from bench.fileio import atomic_write_text
+
+            meta["files"] = _file_sizes(entry)
+            atomic_write_text(entry / "meta.json", json.dumps(meta, indent=1) + "\n")
+    except DAMAGE as err:
+        return _one_line(err) if not isinstance(err, FileNotFoundError) else \
+            f"{Path(err.filename or '?').name} is missing"
+    return None
+
+
+def _heal(entry: Path, ref: ClipRef, problem: str) -> None:
+    """Report a damaged entry in one line and remove it (the clip is prepared again)."""
+    _warn(f"warning: {ref.clip_id}: cached entry {entry} is damaged ({problem}); removed, "
+          f"preparing the clip again")
+    shutil.rmtree(entry, ignore_errors=True)
 
 
 def failure_path(cache_root: str | Path, key: str) -> Path:
@@ -400,7 +481,10 @@ def _prepare(ref: ClipRef, cache_root: Path, params: PrepParams,
     key = cache_key(ref, params, hashes)
     entry = entry_path(cache_root, key)
     if is_complete(entry):
-        return entry, True
+        problem = entry_problem(entry, ref)
+        if problem is None:
+            return entry, True
+        _heal(entry, ref, problem)
     record = failure_path(cache_root, key)
     known = None if retry_failed else _known_failure(record)
     if known is not None:
@@ -446,19 +530,19 @@ def load_prepared(ref: ClipRef, cache_root: str | Path,
     Frames are (T, size, size, 3) uint8, audio T * 640 float32 samples, landmarks (T, 68, 2)
     in crop pixels; labels come from ``ref``; ``meta`` is the entry's ``meta.json`` plus
     ``cache_entry``.
+    A damaged entry (a file truncated or emptied since it was written) is reported in one
+    line, removed and prepared again.
     """
-    entry = prepare_clip(ref, cache_root, params)
-    meta = json.loads((entry / "meta.json").read_text())
-    frames = read_media(entry / "frames.mp4", audio=False).frames
-    if frames is None or frames.shape[0] != meta["num_frames"]:
-        raise PrepError(f"{ref.clip_id}: cache entry {entry} is damaged (frame count); "
-                        f"delete it to prepare the clip again")
-    meta["cache_entry"] = str(entry)
-    return Clip(speaker=ref.speaker, clip_id=ref.clip_id, frames=frames,
-                audio=np.load(entry / "audio.npy"), emotion=ref.emotion,
-                intensity=ref.intensity, transcript=ref.transcript,
-                landmarks=np.load(entry / "landmarks.npy"),
-                audio_offset_samples=int(meta["audio_offset_samples"]), meta=meta)
+    for attempt in range(2):
+        entry = prepare_clip(ref, cache_root, params)
+        try:
+            return _read_entry(entry, ref)
+        except DAMAGE as err:
+            if attempt:
+                raise PrepError(f"{ref.clip_id}: cache entry {entry} cannot be read after "
+                                f"preparing it again ({_one_line(err)})") from err
+            _heal(entry, ref, _one_line(err))
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,11 +585,49 @@ def _cached_outcome(ref: ClipRef, cache_root: Path, params: PrepParams,
         key = cache_key(ref, params, source_hashes(ref))
     except Exception:  # noqa: BLE001 - unreadable sources: the worker reports why
         return None
-    if is_complete(entry_path(cache_root, key)):
-        return True, None, True
+    entry = entry_path(cache_root, key)
+    if is_complete(entry):
+        problem = entry_problem(entry, ref)
+        if problem is None:
+            return True, None, True
+        _heal(entry, ref, problem)
+        return None  # prepared again by a worker
     known = None if retry_failed else _known_failure(failure_path(cache_root, key))
     return None if known is None else (False, _one_line(KnownFailure(f"{ref.clip_id}: {known}")),
                                        True)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the process that started it dies (kill -9
+    included), so no orphan keeps decoding and writing into the cache.
+
+    Two mechanisms, because neither alone covers every case: on Linux,
+    ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (through ctypes) has the kernel kill the worker the
+    moment its parent goes; everywhere, a daemon thread checks once a second that the parent
+    is still ``parent`` (a dead parent re-parents the worker) and exits the worker otherwise.
+    The check right after ``prctl`` catches a parent that died before it was set.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="talkbench-parent-watch", daemon=True).start()
 
 
 def remove_stale_temp(cache_root: str | Path, max_age_s: float = 3600.0) -> int:
@@ -533,6 +655,8 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
     ``workers`` defaults to the number of CPUs; 1 runs in this process. Workers are started
     with "spawn" (each builds its own dlib objects; no fork of a threaded parent), so a script
     calling this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard.
+    Workers die with this process (`_die_with_parent`), even when it is killed with -9, and an
+    interrupted call (Ctrl-C, an error) terminates them before it returns.
     A failing clip is recorded with its one-line reason (and printed when ``progress``) and
     the rest go on. Failures fixed by a clip's content are remembered (module notes, step 6):
     the next run reports them without decoding again, unless ``retry_failed``.
@@ -566,7 +690,9 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
                 record(index, _prepare_task(refs[index], cache_root, params, retry_failed))
         else:
             context = multiprocessing.get_context("spawn")  # fresh dlib objects per process
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                     initializer=_die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(_prepare_task, refs[index], cache_root, params,
                                        retry_failed): index for index in todo}
                 try:
@@ -574,6 +700,8 @@ def prepare_all(refs: list[ClipRef], cache_root: str | Path, params: PrepParams 
                         record(futures[future], future.result())
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
+                    for process in list((pool._processes or {}).values()):
+                        process.terminate()  # an interrupted run stops its workers now
                     raise
     finally:
         bar.close()

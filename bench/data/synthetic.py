@@ -2,8 +2,10 @@
 
 The root is a folder written by ``bench.data.synth.build_corpus`` (``bench synth --out``).
 Every clip listed in ``corpus.json`` becomes a ``ClipRef`` with its video, its separate audio
-file when the layout has one (``crema-d``), its labels and its truth JSON. A listed file that
-is missing or empty is reported in ``Scan.problems`` and the clip is left out.
+file when the layout has one (``crema-d``), its labels and its truth JSON. A listed media file
+that is missing is reported in ``Scan.problems`` and the clip is left out; an empty (0-byte)
+media file is kept (the clip counts in its split part, and preparation fails it with the
+reason); an empty truth file is reported and not used.
 """
 
 from __future__ import annotations
@@ -40,14 +42,14 @@ class SyntheticDataset(Dataset):
             raise DatasetError(f"synthetic: {manifest} has no clip list")
 
     def _file(self, rel: str | None, what: str, clip_id: str,
-              problems: list[str]) -> Path | None:
+              problems: list[str], empty_ok: bool = False) -> Path | None:
         if not rel:
             return None
         path = self.root / rel
         if not path.is_file():
             problems.append(f"{clip_id}: {what} {rel} is missing")
             return None
-        if path.stat().st_size == 0:
+        if path.stat().st_size == 0 and not empty_ok:
             problems.append(f"{clip_id}: {what} {rel} is empty (0 bytes)")
             return None
         return path
@@ -60,8 +62,8 @@ class SyntheticDataset(Dataset):
                 problems.append(f"{MANIFEST}: malformed clip entry {entry!r:.80}")
                 continue
             clip_id = str(entry["clip_id"])
-            video = self._file(entry.get("video"), "video", clip_id, problems)
-            audio = self._file(entry.get("audio"), "audio", clip_id, problems)
+            video = self._file(entry.get("video"), "video", clip_id, problems, empty_ok=True)
+            audio = self._file(entry.get("audio"), "audio", clip_id, problems, empty_ok=True)
             truth = self._file(entry.get("truth"), "truth", clip_id, problems)
             if video is None or (entry.get("audio") and audio is None):
                 continue

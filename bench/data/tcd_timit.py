@@ -29,7 +29,8 @@ Rules (``Scan.problems`` gets one line per problem):
   ``straightcam``) below a volunteer (``NNX``) or lipspeaker (``LipspkrN``) folder; its id is
   ``<speaker>_<sentence>`` (``01M_sa1``); the speaker is the volunteer's canonical ID;
 - the 30-degree camera (``30degcam``) is not used: its clips are counted in one line;
-- an empty (0-byte) or unreadable video is reported and not listed; a second copy of the same
+- an unreadable video is reported and not listed; an empty (0-byte) one is listed (the split
+  counts it, preparation fails it with the reason); a second copy of the same
   clip is reported and the first (in path order) kept;
 - audio: a non-empty ``<sentence>.wav`` beside the video, else the video's own track;
 - transcript: the sentence's prompt when a TIMIT prompt file (``PROMPTS.TXT``, any case, at
@@ -202,8 +203,6 @@ def _build_scan(root: Path, entries: list[Entry], problems: list[str], read_text
         if not entry.readable:
             problems.append(f"{clip_id}: {rel} cannot be read (permission denied or broken "
                             f"link); skipped")
-        elif entry.size == 0:
-            problems.append(f"{clip_id}: {rel} is empty (0 bytes); skipped")
         elif (speaker, sentence) in videos:
             problems.append(f"{clip_id}: second copy {rel} ignored (using "
                             f"{videos[speaker, sentence].rel})")

@@ -550,8 +550,9 @@ def evaluate(judge: EmotionClassifier, clips: Sequence[Any], *,
              device: str | torch.device | None = None) -> dict[str, Any]:
     """The classifier's own quality on real clips: clip-level accuracy, mean per-class
     accuracy, per-emotion accuracy and the confusion matrix (rows: true emotion, columns:
-    predicted, order of ``bench.EMOTIONS``). Clips without a label or shorter than a window
-    are counted in ``n_skipped``."""
+    predicted, order of ``bench.EMOTIONS``). ``figure`` names the quality figure
+    (``accuracy``) and ``chance`` its chance level (1/6: a judge that learned nothing). Clips
+    without a label or shorter than a window are counted in ``n_skipped``."""
     if device is not None and resolve_device(device) != judge.device:
         judge = replace(judge, net=judge.net.to(resolve_device(device)),
                         device=resolve_device(device))
@@ -569,7 +570,7 @@ def evaluate(judge: EmotionClassifier, clips: Sequence[Any], *,
             skipped[clip.clip_id] = str(err)
             continue
         confusion[EMOTIONS.index(clip.emotion), int(np.argmax(probs))] += 1
-    return confusion_report(confusion) | {"n_skipped": len(skipped),
+    return confusion_report(confusion) | {"figure": "accuracy", "n_skipped": len(skipped),
                                           "skipped_examples": dict(list(skipped.items())[:3])}
 
 

@@ -113,6 +113,10 @@ FORMAT_VERSION = 1
 EVAL_SHIFT = 10
 """Frames by which :func:`evaluate` rolls the audio for its out-of-sync check."""
 
+OFFSET_CHANCE = 3 / (2 * offsets.VSHIFT + 1)
+"""Chance level of ``offset_accuracy`` (:func:`evaluate`): a random offset among the
+``2 * VSHIFT + 1`` searched lands within one frame of the truth 3 times in 31."""
+
 INIT_OUTPUT_SCALE = 0.1
 """Factor on the last linear layers' initial weights (embedding distances start near 4)."""
 
@@ -145,8 +149,9 @@ class Budget:
     eval_every: int = 0
     """Validate every this many steps and keep the best weights (0: once, at the end)."""
     max_seconds: float | None = None
-    """Stop training steps once this many seconds have passed since ``train`` started (logged
-    as ``stopped_early``)."""
+    """Explicit opt-in only (no budget sets it: budgets are step counts, so the weights do not
+    depend on the machine's load): stop training steps once this many seconds have passed
+    since ``train`` started (logged as ``stopped_early``)."""
     frozen_trunk: bool = False
     """Keep the trunk (``netcnnlip[:18]``, ``netcnnaud[:18]``: conv1-conv5 of both streams)
     at its seeded random initialisation and train the rest on cached trunk features (see
@@ -162,7 +167,7 @@ BUDGETS: dict[str, Budget] = {
                     trunk_windows=8, calib_batches=1, bn_batches=1, val_clips=1),
     "demo": Budget(steps=1500, batch=64, group=4, lr=1e-3, lr_final=1e-4, speech_fraction=0.5,
                    frozen_trunk=True, trunk_windows=1200, calib_batches=2, bn_batches=20,
-                   val_clips=6, max_seconds=900.0),
+                   val_clips=6),
     "paper": Budget(steps=30_000, batch=64, group=4, lr=1e-3, lr_final=1e-5,
                     speech_fraction=0.5, augment=True, bn_batches=32, val_clips=64,
                     eval_every=2_000),
@@ -472,7 +477,10 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
       the mean distance at offsets at least ``MIN_SHIFT`` away from the true one minus the
       distance at the true one, for the real clips (how far apart false and genuine pairs are).
 
-    Clips too short for the offset search are counted in ``n_skipped``.
+    ``figure`` names the quality figure (``offset_accuracy``) and ``chance`` its chance level:
+    a SyncNet that learned nothing picks one of the ``2 * VSHIFT + 1`` offsets at random, so it
+    lands within one frame of the truth with probability ``3 / (2 * VSHIFT + 1)`` (3/31; one
+    exact offset: 1/31). Clips too short for the offset search are counted in ``n_skipped``.
     """
     dev = resolve_device(device) if device is not None else next(judge.parameters()).device
     judge = judge.to(dev).eval()
@@ -503,7 +511,8 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
         far = np.abs(offsets) >= MIN_SHIFT
         rows["dist_gap"].append(float(real.mean_dists[far].mean() - real.mean_dists[vshift]))
     n = len(rows["lse_c"])
-    out: dict[str, Any] = {"n": n, "shift": shift, "n_skipped": len(skipped),
+    out: dict[str, Any] = {"n": n, "shift": shift, "figure": "offset_accuracy",
+                           "chance": OFFSET_CHANCE, "n_skipped": len(skipped),
                            "skipped_examples": dict(list(skipped.items())[:3])}
     if n:
         mean = {k: float(np.mean(np.asarray(v, dtype=np.float64))) for k, v in rows.items()}

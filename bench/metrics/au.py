@@ -127,9 +127,7 @@ class AU(Metric):
     def _trained(self):
         if self.context.dataset is None:
             return None
-        from bench.judges.store import trained_judge
-
-        return trained_judge(self.judge_name, self.context.dataset, self.context.cache_dir)
+        return self.context.trained_judge(self.judge_name)
 
     def label_source(self) -> str:
         """Which labeller this metric uses: "openface", "au-classifier" or "landmark-rules"."""

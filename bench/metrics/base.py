@@ -106,10 +106,37 @@ class Column:
 @dataclass(frozen=True)
 class MetricContext:
     """What a metric knows about the run it scores in: the dataset whose trained judges it uses
-    (`bench.judges.store.trained_judge`) and the cache they live in (None: the default)."""
+    (`bench.judges.store.trained_judge`) and the cache they live in (None: the default).
+
+    ``judge_identity`` and ``judge_budget``: the run's train identity
+    (`bench.judges.store.train_identity`) and budget, which name exactly the judges trained
+    for this run (None: the dataset's most recent judge, as ``bench score --dataset`` uses).
+    ``test_speakers``: the speakers of the clips the run scores; a judge that trained on any
+    of them is refused (`trained_judge` gives it, its ``load`` raises MetricUnavailable)."""
 
     dataset: str | None = None
     cache_dir: Path | None = None
+    judge_identity: str | None = None
+    judge_budget: str | None = None
+    test_speakers: frozenset[str] = frozenset()
+
+    def judge_key(self, name: str) -> str | None:
+        """The cache key of judge ``name`` for this run (None without a train identity)."""
+        if self.judge_identity is None:
+            return None
+        from bench.judges.store import judge_key
+
+        return judge_key(name, self.judge_identity, self.judge_budget)
+
+    def trained_judge(self, name: str):
+        """The harness-trained judge ``name`` for this run, or None when none is trained; its
+        ``load`` raises MetricUnavailable (one line) when it saw the test speakers."""
+        if self.dataset is None:
+            return None
+        from bench.judges.store import trained_judge
+
+        return trained_judge(name, self.dataset, self.cache_dir, key=self.judge_key(name),
+                             test_speakers=self.test_speakers, error=MetricUnavailable)
 
 
 class MetricUnavailable(Exception):
@@ -240,10 +267,7 @@ class Metric:
         context's dataset (the runner then trains one on the train split)."""
         if self.judge_name is None or self.context.dataset is None:
             return False
-        from bench.judges.store import trained_judge
-
-        found = trained_judge(self.judge_name, self.context.dataset, self.context.cache_dir)
-        return found is None
+        return self.context.trained_judge(self.judge_name) is None
 
     def clip_state(self, sample: Sample) -> dict[str, np.ndarray]:
         """Metrics with pooled or set-level columns: what one clip contributes (arrays, cached

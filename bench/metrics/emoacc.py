@@ -50,9 +50,7 @@ class EmoAcc(Metric):
 
     # -- the judge ---------------------------------------------------------------------------
     def _found(self):
-        from bench.judges.store import trained_judge
-
-        return trained_judge(self.judge_name, self.context.dataset, self.context.cache_dir)
+        return self.context.trained_judge(self.judge_name)
 
     @property
     def version(self) -> str:  # type: ignore[override]

@@ -226,7 +226,7 @@ class LSE(Metric):
     needs = frozenset({"audio"})
     on_ground_truth = True
     judge_name = "syncnet"
-    base_version = "1"
+    base_version = "2"  # 2: silent audio is unavailable (`bench.aggregate.audio_problem`)
 
     def __init__(self, device: str | torch.device | None = None,
                  weights: str | os.PathLike[str] | None = None,
@@ -245,7 +245,7 @@ class LSE(Metric):
         does not load the network."""
         if self._choice is None:
             self._choice = choose_syncnet(self.weights, self.context.dataset,
-                                          self.context.cache_dir)
+                                          self.context.cache_dir, context=self.context)
         return self._choice
 
     @property
@@ -277,6 +277,11 @@ class LSE(Metric):
     def score(self, sample: Sample) -> dict[str, float]:
         if sample.audio is None:
             raise MetricUnavailable("LSE needs the clip's audio")
+        from bench.core.audio import silence_reason
+
+        silent = silence_reason(sample.audio)  # the rule `bench prepare` applies
+        if silent is not None:
+            raise MetricUnavailable(silent)
         frames = check_frames(sample.pred, "generated video")
         audio = audio_to_int16(sample.audio)
         check_length(frames.shape[0], audio.shape[0])  # before loading weights or resizing
@@ -327,10 +332,12 @@ class SyncNetChoice(NamedTuple):
 
 
 def choose_syncnet(weights: str | os.PathLike[str] | None, dataset: str | None,
-                   cache_dir: os.PathLike[str] | str | None) -> SyncNetChoice:
+                   cache_dir: os.PathLike[str] | str | None, context=None) -> SyncNetChoice:
     """The SyncNet to use: a weights file (``weights``, ``$TALKBENCH_SYNCNET_WEIGHTS``, the
     weights dir; :func:`bench.judges.syncnet.find_syncnet_weights`), else the one trained on
-    ``dataset`` in ``cache_dir``'s judge store, else none with the reason."""
+    ``dataset`` in ``cache_dir``'s judge store (with ``context``, a `MetricContext`: the one
+    trained for the run's train identity, refused with the reason when it trained on the test
+    speakers), else none with the reason."""
     try:
         file = find_syncnet_weights(weights)
     except SyncNetWeightsMissing as err:
@@ -343,9 +350,12 @@ def choose_syncnet(weights: str | os.PathLike[str] | None, dataset: str | None,
 
     from bench.judges.store import trained_judge
 
-    found = trained_judge(TRAINED_JUDGE, dataset, Path(cache_dir) if cache_dir else None)
+    found = (context.trained_judge(TRAINED_JUDGE) if context is not None else  # run's key
+             trained_judge(TRAINED_JUDGE, dataset, Path(cache_dir) if cache_dir else None))
     if found is None:
         return SyncNetChoice("none", reason=missing_weights_message(dataset))
+    if found.refusal() is not None:  # trained on the speakers it would score
+        return SyncNetChoice("none", reason=found.refusal(), trained=found)
     from bench.judges import syncnet_train
 
     file = syncnet_train.weights_path(found.directory)

@@ -17,22 +17,28 @@ from bench.stages.workspace import Workspace
 
 
 def train_judge(ws: Workspace, name: str):
-    """Train judge ``name`` on the split's train part and cache it for the dataset."""
-    from bench.judges.store import judge_module, store_trained
+    """Train judge ``name`` on the split's train part and cache it under the run's judge key
+    (`Workspace.judge_identity`: dataset, root, split, budget, seed, train clips)."""
+    from bench.judges.store import judge_key, judge_module, store_trained
 
     module = judge_module(name)
     train, val = ws.prepare("train"), ws.prepare("val")
     if not train:
         raise ValueError(f"no prepared training clips to train the {name} judge on")
     cfg = ws.cfg
+    identity = ws.judge_identity()
+    key = judge_key(name, identity, cfg.budget)
     record = {"split": ws.split.name, "split_version": ws.split.version,
               "budget": cfg.budget, "seed": cfg.seed, "n_train": len(train),
               "n_val": len(val), "device": device_name(ws.device),
-              "train_key": stable_hash([ws.clip_key(r) for r in train])}
+              "root_hash": ws.dataset_hash, "identity": identity,
+              "train_key": stable_hash([ws.clip_key(r) for r in train]),
+              "train_speakers": sorted({r.speaker for r in train}),
+              "val_speakers": sorted({r.speaker for r in val})}
     ws.echo(f"judge {name}: training on {cfg.dataset}/{ws.split.name} train "
             f"({len(train)} clips, {cfg.budget} budget)")
     return store_trained(
-        name, cfg.dataset, module.train, record=record, cache_dir=cfg.cache_dir,
+        name, cfg.dataset, module.train, record=record, cache_dir=cfg.cache_dir, key=key,
         train=ws.lazy(train), val=ws.lazy(val) if val else None, budget=cfg.budget,
         device=ws.device, seed=cfg.seed, progress=cfg.progress)
 
@@ -58,13 +64,20 @@ def ensure_judges(ws: Workspace) -> list[str]:
 def report_judges(ws: Workspace, names: Sequence[str] | None = None) -> dict[str, dict]:
     """Each trained judge's provenance and its own quality on the real test clips, cached per
     judge and gathered in ``runs/<dataset>/<split>/judges.json``."""
-    from bench.judges.store import JUDGES, judge_module, trained_judge
+    from bench.judges.store import JUDGES, judge_key, judge_module, trained_judge
 
     test = ws.prepare("test")
     report: dict[str, dict] = {}
     for name in names or JUDGES.names():
-        judge = trained_judge(name, ws.cfg.dataset, ws.cfg.cache_dir)
+        judge = trained_judge(name, ws.cfg.dataset, ws.cfg.cache_dir,
+                              key=judge_key(name, ws.judge_identity(), ws.cfg.budget),
+                              test_speakers={r.speaker for r in ws.parts["test"]})
         if judge is None:
+            continue
+        refusal = judge.refusal()
+        if refusal is not None:  # never measured on (or used for) speakers it trained on
+            ws.echo(f"error: {refusal}")
+            ws.problems.append(refusal)
             continue
         key = stable_hash([judge.record.get("weights_sha256"), [ws.clip_key(r) for r in test]])
         path = ws.run_dir / "judges" / f"{name}.json"

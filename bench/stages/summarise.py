@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.aggregate import summarise_records, write_table
+from bench.aggregate import coverage, summarise_records, write_table
 from bench.fileio import atomic_write_json
 from bench.provenance import device_name, git_commit, package_versions
 from bench.stages.workspace import Workspace
@@ -19,13 +19,13 @@ def summarise(ws: Workspace, name: str, kind: str, out_dir: Path, records: dict[
     """Write and return the summary of one row (``kind``: ``model`` or ``ground-truth``)."""
     metrics = ws.make_metrics(ground_truth=kind == "ground-truth")
     columns, aggregate, provenance_metrics = summarise_records(
-        metrics, records, out_dir / "states", ws.cfg.seed)
+        metrics, records, out_dir / "states", ws.cfg.seed, ws.echo)
     write_table(out_dir / "scores.csv", records, list(columns))
     summary = {
         "model": name, "kind": kind, "dataset": ws.cfg.dataset,
         "split": ws.split.name, "budget": ws.cfg.budget if kind == "model" else None,
         "n_test": n_test, "n_scored": len(records), "skipped": skipped,
-        "columns": columns, "aggregate": aggregate,
+        "columns": columns, "aggregate": aggregate, "clips": coverage(metrics, records),
         "provenance": {
             "git_commit": git_commit(), "packages": package_versions(),
             "dataset_root": str(ws.root), "dataset_hash": ws.dataset_hash,

@@ -193,7 +193,37 @@ class Workspace:
         context = MetricContext(dataset=self.cfg.dataset, cache_dir=Path(self.cfg.cache_dir))
         metrics = [get_metric(name, device=self.device, context=context)
                    for name in self.metric_names()]
+        if any(m.judge_name for m in metrics):  # the judges trained for this run, and on whom
+            keyed = MetricContext(dataset=self.cfg.dataset, cache_dir=Path(self.cfg.cache_dir),
+                                  judge_identity=self.judge_identity(),
+                                  judge_budget=self.cfg.budget,
+                                  test_speakers=frozenset(r.speaker for r in self.parts["test"]))
+            for metric in metrics:
+                metric.context = keyed
         return [m for m in metrics if m.on_ground_truth or not ground_truth]
+
+    # ------------------------------------------------------------------------- judges
+    def judge_identity(self) -> str:
+        """What a judge trained for this run depends on (`bench.judges.store.train_identity`):
+        dataset, root hash, split and version, budget, seed, the train and validation clips'
+        cache keys (a clip whose media cannot be read counts by its id)."""
+        if getattr(self, "_judge_identity", None) is None:
+            from bench.judges.store import train_identity
+
+            self._judge_identity = train_identity(
+                dataset=self.cfg.dataset, root_hash=self.dataset_hash, split=self.split.name,
+                split_version=self.split.version, budget=self.cfg.budget, seed=self.cfg.seed,
+                train_keys=[self._key_or_id(r) for r in self.parts["train"]],
+                val_keys=[self._key_or_id(r) for r in self.parts.get("val", [])])
+        return self._judge_identity
+
+    def _key_or_id(self, ref: ClipRef) -> str:
+        from bench.data.preprocess import PrepError
+
+        try:
+            return self.clip_key(ref)
+        except PrepError:
+            return f"unreadable:{ref.clip_id}"
 
     def emotion_sweep(self) -> bool:
         """Whether test clips are generated once per emotion (the EmoAcc protocol of seed 002:
