@@ -134,10 +134,12 @@ def run(models, adapters, **kw) -> None:
         names = ["all"] + list(adapters)
     result = run_all(_run_config(models=names, **kw), echo=_echo_err)
     click.echo(f"wrote {result.leaderboard_md} and {result.leaderboard_csv}")
+    from bench.folder_scoring import scored_line
+
     for name, summary in result.summaries.items():
         skipped = len(summary["skipped"])
-        click.echo(f"  {name}: {summary['n_scored']}/{summary['n_test']} test clips scored"
-                   + (f", {skipped} skipped" if skipped else ""))
+        click.echo(f"  {name}: {scored_line(summary)}"
+                   + (f", {skipped} test clips skipped" if skipped else ""))
 
 
 @main.command()

@@ -435,7 +435,7 @@ def test_metric_without_weights_is_unavailable(weights_env):
     metric = LSE(device="cpu")
     rng = np.random.default_rng(0)
     sample = Sample(clip_id="c", pred=rng.integers(0, 256, (30, 64, 64, 3), dtype=np.uint8),
-                    audio=np.zeros(30 * 640, np.float32))
+                    audio=rng.normal(0, 0.1, 30 * 640).astype(np.float32))  # not silent
     with pytest.raises(MetricUnavailable, match="no SyncNet weights: put syncnet_v2.model"):
         metric.update(sample)
     assert "no SyncNet weights" in metric.provenance()["unavailable"]
