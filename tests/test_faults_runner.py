@@ -122,14 +122,19 @@ def test_messages_keep_their_closing_quotes(tmp_path):
 
 
 def test_two_concurrent_runs_on_one_runs_dir_agree_with_a_single_run(crema, tmp_path):
-    single = tmp_path / "single"
-    code, out = _bench(*_args(crema, single, model="static-gan"))
-    assert code == 0, out
-    shared = tmp_path / "shared"
-    command = [sys.executable, "-c", "from bench.cli import main; main()",
-               *_args(crema, shared, model="static-gan")]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True) for _ in range(2)]
+    # every run in its own process (as a user runs them): in-process runs would inherit the
+    # test session's torch thread count, and float sums depend on it
+    def bench_process(out: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from bench.cli import main; main()",
+             *_args(crema, out, model="static-gan")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    single, shared = tmp_path / "single", tmp_path / "shared"
+    alone = bench_process(single)
+    output = alone.communicate(timeout=600)[0]
+    assert alone.returncode == 0, output
+    runs = [bench_process(shared) for _ in range(2)]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output

@@ -250,7 +250,7 @@ def test_lse_metric_uses_the_judge_trained_on_its_dataset(smoke_judge, no_offici
     assert provenance["source"] == found.describe()
     assert provenance["source"].startswith(f"talkbench-trained syncnet on {DATASET}/toy-split")
     assert provenance["file"] == str(weights) and provenance["sha256"] == sha
-    assert metric.version == f"1+{sha[:12]}"
+    assert metric.version == f"{LSE.base_version}+{sha[:12]}"
 
 
 def test_lse_metric_without_any_syncnet_says_how_to_get_one(smoke_judge, no_official_weights):
@@ -264,7 +264,7 @@ def test_lse_metric_without_any_syncnet_says_how_to_get_one(smoke_judge, no_offi
             metric.update(sample)
         reason = metric.provenance()["unavailable"]
         assert f"bench judges train syncnet {hint}" in reason
-        assert metric.version == "1+none"
+        assert metric.version == f"{LSE.base_version}+none"
         assert metric.needs_trained_judge() is (dataset is not None)
 
 
