@@ -8,7 +8,9 @@ cache keys) where an entry is
 - ``{"version", "state": true}`` (plus ``"values"`` when it has both) for a metric whose
   pooled or set-level columns need the clip's state, kept in
   ``<states_dir>/<metric>/<clip>.npz``,
-- ``{"version", "unavailable": reason}`` when the metric could not score the clip.
+- ``{"version", "unavailable": reason}`` when the metric could not score the clip;
+
+every entry also holds ``seconds``, the wall time the metric took on the clip (`metric_timing`).
 
 Records are JSON (`bench.fileio`: non-finite values are the strings ``"inf"``, ``"-inf"``,
 ``"nan"``; every value is read back with ``float()``). `summarise_records` gathers each
@@ -27,6 +29,7 @@ on common clips), audio-driven metrics refuse silent audio by the rule `bench pr
 
 from __future__ import annotations
 
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -103,6 +106,7 @@ def score_sample(metrics: list[Metric], sample: Sample, states_dir: Path,
     entries: dict[str, dict] = {}
     for metric in metrics:
         entry: dict = {"version": metric.version}
+        start = time.perf_counter()
         try:
             problem = audio_problem(metric, sample)
             if problem is not None:
@@ -115,10 +119,26 @@ def score_sample(metrics: list[Metric], sample: Sample, states_dir: Path,
                 entry["state"] = True
         except MetricUnavailable as err:
             entry["unavailable"] = str(err)
+        entry["seconds"] = round(time.perf_counter() - start, 6)
         entries[metric.name] = entry
     if log is not None:
         log.clip(sample.clip_id, entries)
     return entries
+
+
+def metric_timing(records: dict[str, dict]) -> dict[str, dict]:
+    """Seconds each metric spent per clip (issue 13: per-metric timing in every summary), from
+    the ``seconds`` of the clips' entries: ``s_per_clip`` (mean), ``s_total`` and
+    ``clips_timed`` (entries cached by an older version carry no time and are not counted).
+    A per-clip pass that several metrics share (the landmarks, the device frames) is charged
+    to the first metric that needs it, in the order the metrics run."""
+    seconds: dict[str, list[float]] = {}
+    for record in records.values():
+        for name, entry in record.get("metrics", {}).items():
+            if isinstance(entry.get("seconds"), (int, float)):
+                seconds.setdefault(name, []).append(float(entry["seconds"]))
+    return {name: {"s_per_clip": round(sum(v) / len(v), 6), "s_total": round(sum(v), 6),
+                   "clips_timed": len(v)} for name, v in seconds.items()}
 
 
 class UnavailableLog:

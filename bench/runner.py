@@ -92,9 +92,10 @@ def run_ground_truth(ws: Workspace, test: list[ClipRef], skipped: dict[str, str]
     out_dir = ws.run_dir / "ground-truth"
     start = time.perf_counter()
     records = score_clips(ws, "ground truth", out_dir, test, None)
+    score_s = round(time.perf_counter() - start, 3)
     return summarise(ws, "ground-truth", "ground-truth", out_dir, records,
-                     len(ws.parts["test"]), skipped,
-                     {**test_set_provenance(ws), "wall_s": round(time.perf_counter() - start, 3)})
+                     len(ws.parts["test"]), skipped, {**test_set_provenance(ws), "wall_s": score_s},
+                     {"score": score_s})
 
 
 def test_set_provenance(ws: Workspace) -> dict:
@@ -115,16 +116,20 @@ def run_model(ws: Workspace, cls: type[Adapter], test: list[ClipRef],
         ws.echo(f"error: {cls.name}: training failed: {err}")
         ws.problems.append(f"{cls.name}: training failed: {err}")
         return None
+    stages = {"train": time.perf_counter() - start}
     generated = generate_clips(ws, trained, model_dir, test)
+    stages["generate"] = time.perf_counter() - start - sum(stages.values())
     ok = [r for r in test if r.clip_id in generated.keys]
     records = score_clips(ws, cls.name, model_dir, ok, generated.keys, cls.needs_emotion)
+    stages["score"] = time.perf_counter() - start - sum(stages.values())
     summary = summarise(
         ws, cls.name, "model", model_dir, records, len(ws.parts["test"]),
         {**skipped, **generated.failures},
         {**test_set_provenance(ws),
          "adapter": trained.adapter.config(), "paper": cls.paper, "budget": ws.cfg.budget,
          "train_key": trained.key, "train_log": trained.log,
-         "wall_s": round(time.perf_counter() - start, 3)})
+         "wall_s": round(time.perf_counter() - start, 3)},
+        {stage: round(seconds, 3) for stage, seconds in stages.items()})
     for ref in ok[:STRIP_CLIPS]:
         pred = load_generated(model_dir, ref.clip_id)
         by_emotion = None

@@ -208,3 +208,22 @@ def test_every_registered_metric_in_one_run(synth_native_root, tmp_path, monkeyp
     assert "value" in gt["aggregate"]["lse_c"], gt["aggregate"]["lse_c"]
     assert "talkbench-trained syncnet on synthetic" in json.dumps(gt["provenance"]["metrics"])
     assert "judge syncnet" in md
+
+
+def test_summary_times_every_stage_and_metric(crema_tree, tmp_path):
+    """Issue 13: per-stage and per-metric timing in every summary.json."""
+    code, out = _bench(*_run_args(crema_tree, tmp_path))
+    assert code == 0, out
+    run_dir = tmp_path / "runs" / "crema-d" / "vougioukas2019"
+    model = json.loads((run_dir / "still-image" / "summary.json").read_text())
+    timing = model["timing"]
+    assert set(timing["stages_s"]) == {"train", "generate", "score"}
+    assert all(seconds >= 0 for seconds in timing["stages_s"].values())
+    assert set(timing["metrics"]) == {"psnr", "ssim"}
+    for metric in timing["metrics"].values():
+        assert metric["clips_timed"] == model["n_scored"]
+        assert metric["s_per_clip"] > 0
+        assert abs(metric["s_total"] - metric["s_per_clip"] * metric["clips_timed"]) < 1e-4
+    truth = json.loads((run_dir / "ground-truth" / "summary.json").read_text())
+    assert set(truth["timing"]["stages_s"]) == {"score"}
+    assert truth["timing"]["device"].startswith("cpu")

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.aggregate import coverage, summarise_records, write_table
+from bench.aggregate import coverage, metric_timing, summarise_records, write_table
 from bench.fileio import atomic_write_json
 from bench.provenance import device_name, git_commit, package_versions
 from bench.stages.workspace import Workspace
 
 
 def summarise(ws: Workspace, name: str, kind: str, out_dir: Path, records: dict[str, dict],
-              n_test: int, skipped: dict[str, str], extra: dict) -> dict:
-    """Write and return the summary of one row (``kind``: ``model`` or ``ground-truth``)."""
+              n_test: int, skipped: dict[str, str], extra: dict,
+              stage_seconds: dict[str, float] | None = None) -> dict:
+    """Write and return the summary of one row (``kind``: ``model`` or ``ground-truth``).
+    ``timing`` holds the wall seconds of the row's stages in this run (``stage_seconds``: a
+    stage answered from the cache takes ~0 s) and each metric's seconds per clip."""
     metrics = ws.make_metrics(ground_truth=kind == "ground-truth")
     columns, aggregate, provenance_metrics = summarise_records(
         metrics, records, out_dir / "states", ws.cfg.seed, ws.echo)
@@ -26,6 +29,8 @@ def summarise(ws: Workspace, name: str, kind: str, out_dir: Path, records: dict[
         "split": ws.split.name, "budget": ws.cfg.budget if kind == "model" else None,
         "n_test": n_test, "n_scored": len(records), "skipped": skipped,
         "columns": columns, "aggregate": aggregate, "clips": coverage(metrics, records),
+        "timing": {"stages_s": dict(stage_seconds or {}), "metrics": metric_timing(records),
+                   "device": device_name(ws.device), "workers": ws.cfg.workers},
         "provenance": {
             "git_commit": git_commit(), "packages": package_versions(),
             "dataset_root": str(ws.root), "dataset_hash": ws.dataset_hash,
