@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.core.audio import silence_reason
-from bench.core.cache import UNREADABLE
+from bench.core.cache import UNREADABLE, report_damaged
 from bench.fileio import atomic_save_npz, atomic_write_text
 from bench.metrics.base import Metric, MetricUnavailable, Sample
 from bench.results import Aggregation, ClipResult
@@ -53,15 +53,6 @@ def state_path(states_dir: Path, metric: Metric, clip_id: str) -> Path:
     return Path(states_dir) / metric.name / f"{clip_id}.npz"
 
 
-def _damaged_state(path: Path, err: BaseException, echo: Echo | None) -> None:
-    """A state file that exists but cannot be read: one line, and it is removed."""
-    if echo is not None:
-        detail = str(err).splitlines()[0] if str(err) else "no detail"
-        echo(f"warning: {path}: unreadable ({type(err).__name__}: {detail}); removed, "
-             "recomputing")
-    Path(path).unlink(missing_ok=True)
-
-
 def state_readable(path: Path, echo: Echo | None = None) -> bool:
     """Whether the state file at ``path`` exists and is a complete ``.npz`` (its zip
     directory, at the end of the file, reads: a truncated or zero-byte file fails). A damaged
@@ -73,7 +64,7 @@ def state_readable(path: Path, echo: Echo | None = None) -> bool:
     except FileNotFoundError:
         return False
     except UNREADABLE as err:
-        _damaged_state(path, err, echo)
+        report_damaged(path, err, echo)
         return False
     return True
 
@@ -196,7 +187,7 @@ def clip_results(metric: Metric, records: dict[str, dict], states_dir: Path,
                     state = {k: data[k] for k in data.files}
             except UNREADABLE as err:  # damaged after scoring: say so, the next run rescores
                 if not isinstance(err, FileNotFoundError):
-                    _damaged_state(path, err, echo)
+                    report_damaged(path, err, echo)
                 unavailable = ("its cached state file was missing or unreadable (removed; "
                                "the next run recomputes it)")
         out.append(ClipResult(clip_id=clip_id, emotion=record.get("emotion"),

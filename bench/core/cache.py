@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 import zipfile
@@ -42,7 +43,7 @@ UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.
 """What reading a damaged (truncated, zero-byte, overwritten) file can raise."""
 
 
-def _damaged(path: Path, err: BaseException, report: Report | None) -> None:
+def report_damaged(path: Path, err: BaseException, report: Report | None) -> None:
     """A record that exists but cannot be read: say so in one line and remove it, so that it
     is recomputed (a missing record is simply not cached and says nothing)."""
     if report is not None:
@@ -58,10 +59,10 @@ def read_json(path: Path, key: str, report: Report | None = None) -> dict[str, A
     except FileNotFoundError:
         return None
     except UNREADABLE as err:
-        _damaged(path, err, report)
+        report_damaged(path, err, report)
         return None
     if not isinstance(record, dict):
-        _damaged(path, ValueError("not a JSON object"), report)
+        report_damaged(path, ValueError("not a JSON object"), report)
         return None
     return record if record.get("key") == key else None
 
@@ -81,7 +82,7 @@ def npz_key(path: Path, report: Report | None = None) -> str | None:
     except FileNotFoundError:
         return None
     except UNREADABLE as err:
-        _damaged(path, err, report)
+        report_damaged(path, err, report)
         return None
 
 
@@ -96,7 +97,7 @@ def read_npz(path: Path, key: str, report: Report | None = None
     except FileNotFoundError:
         return None
     except UNREADABLE as err:
-        _damaged(path, err, report)
+        report_damaged(path, err, report)
         return None
 
 
@@ -118,7 +119,7 @@ def write_folder(folder: Path, key: str, fill: Callable[[Path], dict[str, Any] |
     processes filling the same folder do not write into each other's files."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale(folder)
+    sweep_stale(folder.parent)
     tmp = folder.with_name(f".{folder.name}-tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         tmp.mkdir()
@@ -151,15 +152,23 @@ def _swap_in(tmp: Path, folder: Path, key: str, attempts: int = 5) -> None:
     raise OSError(f"{folder}: could not be replaced (other processes keep writing it)")
 
 
-def sweep_stale(folder: Path) -> list[Path]:
-    """Remove the temporary folders that killed processes left beside ``folder``
-    (``.<name>-tmp-<pid>-*`` and ``.<name>-old-<pid>-*`` of a pid that no longer runs);
-    returns what was removed. Those of running processes are left alone."""
+STALE_TEMP = re.compile(r"^\..+-(tmp|old)-(\d+)(-[0-9a-f]+)?$")
+"""Temporary names of atomic folder writes: ``.<name>-tmp-<pid>[-<random>]`` and
+``.<name>-old-<pid>-<random>`` (`write_folder`, the judge store)."""
+
+
+def sweep_stale(directory: Path) -> list[Path]:
+    """Remove the temporary folders that killed processes left in ``directory`` (names of
+    `STALE_TEMP` whose pid no longer runs); returns what was removed. Those of running
+    processes are left alone."""
     removed = []
-    for path in Path(folder).parent.glob(f".{Path(folder).name}-*-*-*"):
-        kind, _, rest = path.name[len(Path(folder).name) + 2:].partition("-")
-        pid = rest.partition("-")[0]
-        if kind in ("tmp", "old") and pid.isdigit() and not pid_running(int(pid)):
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        match = STALE_TEMP.match(path.name)
+        if match and not pid_running(int(match.group(2))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

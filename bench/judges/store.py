@@ -48,7 +48,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -175,25 +174,6 @@ def judge_key(name: str, identity: str, budget: str | None) -> str:
 # Lookup
 
 
-_TEMP = re.compile(r"^\..+-(tmp|old)-(\d+)(-[0-9a-f]+)?$")
-
-
-def sweep_stale(folder: Path) -> list[Path]:
-    """Remove temporary folders (``.<x>-tmp-<pid>[-<random>]``, ``.<x>-old-<pid>-...``) that
-    processes which no longer run left in ``folder``; returns what was removed."""
-    removed = []
-    try:
-        entries = list(Path(folder).iterdir())
-    except OSError:
-        return removed
-    for path in entries:
-        match = _TEMP.match(path.name)
-        if match and not cache.pid_running(int(match.group(2))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
 _VERIFIED: dict[str, tuple] = {}
 """Judge folder -> the stat signature of its files when their hash was last checked."""
 
@@ -259,7 +239,7 @@ def trained_judge(name: str, dataset: str | None, cache_dir: Path | None = None,
     base = judge_dir(name, dataset, cache_dir)
     if not base.is_dir():
         return None
-    sweep_stale(base)
+    cache.sweep_stale(base)
     if key is not None:
         candidates = [base / key]
     else:
@@ -294,8 +274,8 @@ def store_trained(name: str, dataset: str, train_fn, *, record: dict[str, Any],
     """
     base = judge_dir(name, dataset, cache_dir)
     base.mkdir(parents=True, exist_ok=True)
-    sweep_stale(base)
-    sweep_stale(base.parent)  # the temporary folders of the one-folder-per-dataset layout
+    cache.sweep_stale(base)
+    cache.sweep_stale(base.parent)  # the temporary folders of the one-folder-per-dataset layout
     final = base / (key or UNKEYED)
 
     def fill(tmp: Path) -> dict[str, Any]:
