@@ -148,6 +148,7 @@ class Workspace:
         self.run_dir = Path(cfg.runs_dir) / cfg.dataset / self.split.name
         self.prepared: dict[str, list[ClipRef]] = {}
         self.failed: dict[str, str] = {}
+        self._clip_keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------------- clips
     def prepare(self, part: str) -> list[ClipRef]:
@@ -175,9 +176,13 @@ class Workspace:
         return LazyClips(refs, self.load_clip)
 
     def clip_key(self, ref: ClipRef) -> str:
+        """The clip's preprocessing cache key (content hashes of its media), computed once per
+        run: every stage keys its records by it, several times per clip."""
         from bench.data.preprocess import cache_key
 
-        return cache_key(ref, self.params)
+        if ref.clip_id not in self._clip_keys:
+            self._clip_keys[ref.clip_id] = cache_key(ref, self.params)
+        return self._clip_keys[ref.clip_id]
 
     # ------------------------------------------------------------------------- metrics
     def metric_names(self) -> list[str]:
