@@ -156,8 +156,8 @@ MIN_PHOTO_SIDE = 32
 def speech_from_file(path: Path) -> np.ndarray:
     """Mono 16 kHz speech from an audio (or video) file, checked as `bench prepare` checks a
     clip's audio: unreadable, truncated, missing or silent audio is a ValueError in one line."""
+    from bench.core.audio import silence_reason
     from bench.data.media import MediaError, read_media
-    from bench.data.preprocess import SILENCE_PEAK
 
     try:
         speech = read_media(path, video=False).audio
@@ -165,7 +165,6 @@ def speech_from_file(path: Path) -> np.ndarray:
         raise ValueError(str(err)) from None
     if speech is None or speech.size == 0:
         raise ValueError(f"{path}: no audio track")
-    peak = float(np.abs(speech).max())
-    if peak < SILENCE_PEAK:
-        raise ValueError(f"{path}: audio is silent (peak {peak:.1e})")
+    if (silent := silence_reason(speech)) is not None:
+        raise ValueError(f"{path}: {silent}")
     return speech
