@@ -132,6 +132,30 @@ def metric_timing(records: dict[str, dict]) -> dict[str, dict]:
                    "clips_timed": len(v)} for name, v in seconds.items()}
 
 
+def profile_table(timing: dict, n_clips: int) -> str:
+    """``bench score --profile``: a plain-text table of where a scoring pass spent its time,
+    from a summary's ``timing`` (`metric_timing` plus the stage's wall time, frames, device and
+    workers): per metric the seconds per clip, its share of the CPU time and its frames/s
+    (frames scored / the metric's seconds), then the stage's wall time and frames/s."""
+    metrics = timing.get("metrics", {})
+    frames = int(timing.get("frames") or 0)
+    total = sum(m["s_total"] for m in metrics.values()) or float("nan")
+    lines = [f"{'metric':<10} {'s/clip':>9} {'share':>7} {'frames/s':>10}"]
+    for name, m in sorted(metrics.items(), key=lambda kv: -kv[1]["s_total"]):
+        per_s = frames / m["s_total"] if frames and m["s_total"] > 0 else float("nan")
+        lines.append(f"{name:<10} {m['s_per_clip']:>9.3f} {m['s_total'] / total:>7.1%} "
+                     f"{per_s:>10.1f}")
+    wall = timing.get("stages_s", {}).get("score")
+    lines.append(f"{'all':<10} {total / max(n_clips, 1):>9.3f} {'':>7} "
+                 f"{frames / total if frames else float('nan'):>10.1f}  (CPU time in metrics)")
+    if wall:
+        lines.append(f"wall {wall:.2f} s for {n_clips} clips ({frames} frames, "
+                     f"{frames / wall:.1f} frames/s) on {timing.get('device')}, "
+                     f"{timing.get('workers')} worker(s) x "
+                     f"{timing.get('torch_threads_per_worker')} torch thread(s)")
+    return "\n".join(lines)
+
+
 class UnavailableLog:
     """The stderr lines of a scoring pass (issue 12: no clip leaves a metric's mean without a
     word): one line per clip naming each metric that could not score it and why, e.g.

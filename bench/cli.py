@@ -97,7 +97,8 @@ def data_options(func):
                         help="Cache folder (default $TALKBENCH_CACHE or "
                              "~/.cache/talkbench).")(func)
     func = click.option("--workers", type=int, default=None,
-                        help="Worker processes for preprocessing (default: all cores).")(func)
+                        help="Worker processes for preprocessing and scoring (default: one "
+                             "per core; scoring on a GPU: one).")(func)
     func = click.option("--quiet", is_flag=True, help="No progress bars.")(func)
     return func
 
@@ -314,6 +315,11 @@ def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
 @click.option("--device", default=None)
 @click.option("--cache-dir", type=click.Path(), default=None)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--workers", type=int, default=None,
+              help="Scoring processes (default: one per core; one on a GPU).")
+@click.option("--profile", is_flag=True,
+              help="Print seconds per clip, share and frames/s of each metric, and the "
+                   "wall time, device and workers.")
 @weights_options
 @user_errors
 def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **kw) -> None:
@@ -328,9 +334,14 @@ def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **
         out_dir=Path(out_dir) if out_dir else Path("scores") / Path(pred_dir).name,
         metrics=metrics.split(",") if metrics else None, align=kw["align"],
         dataset=kw["dataset"], emotion=kw["emotion"], device=kw["device"],
-        cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet)
+        cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet,
+        workers=kw["workers"])
     result = run_score(cfg, echo=_echo_err)
     summary = result.summary
+    if kw["profile"]:
+        from bench.aggregate import profile_table
+
+        click.echo(profile_table(summary["timing"], summary["n_scored"]))
     outcome = scored_line(summary)
     if nothing_scored(summary):
         raise click.ClickException(f"nothing was scored: {outcome} (reasons above); wrote "

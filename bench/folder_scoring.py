@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from bench.aggregate import (
     UnavailableLog,
     clip_table,
     coverage,
+    metric_timing,
     score_sample,
     summarise_records,
     table_csv,
@@ -48,6 +50,7 @@ from bench.data.clip import Clip, align_audio
 from bench.fileio import atomic_write_json, atomic_write_text
 from bench.metrics.base import MetricContext, Sample
 from bench.provenance import device_name, git_commit, package_versions
+from bench.stages.workers import ScoringPool, default_workers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,6 +81,7 @@ class ScoreConfig:
     cache_dir: Path | None = None
     seed: int = 0
     progress: bool = True
+    workers: int | None = None  # scoring processes (None: one per core; one on a GPU)
 
 
 @dataclass
@@ -147,7 +151,7 @@ def _align(frames: np.ndarray, clip_id: str, what: str, transforms: np.ndarray |
     return aligned.frames, aligned.transforms
 
 
-def load_pair(cfg: ScoreConfig, stem: str, pred_path: Path, gt_path: Path | None,
+def load_pair(cfg: ScoreConfig | FolderJob, stem: str, pred_path: Path, gt_path: Path | None,
               identity_path: Path | None, audio_path: Path | None) -> Sample:
     """Decode, check lengths, align and assemble one clip's Sample (ScoreError if it can't)."""
     pred, pred_audio = _read_video(pred_path, "generated video")
@@ -180,6 +184,38 @@ def load_pair(cfg: ScoreConfig, stem: str, pred_path: Path, gt_path: Path | None
                   emotion=cfg.emotion)
 
 
+@dataclass(frozen=True)
+class FolderJob:
+    """What a scoring worker needs for `bench score` (picklable, hashable)."""
+
+    metric_names: tuple[str, ...]
+    device: str | None
+    context: MetricContext
+    align: str
+    emotion: str | None
+    states_dir: Path
+
+    def build_metrics(self) -> list:
+        from bench.metrics import get_metric
+
+        return [get_metric(name, device=self.device, context=self.context)
+                for name in self.metric_names]
+
+
+def score_pair(job: FolderJob, metrics: list,
+               item: tuple[str, Path, Path | None, Path | None, Path | None]
+               ) -> str | tuple[dict[str, dict], bool, int]:
+    """One clip of `bench score`: decode, align and score it (in a worker process). Returns
+    ``(entries, has_audio, frames)``, or the one-line reason it was skipped."""
+    stem, pred_path, gt_path, identity_path, audio_path = item
+    try:
+        sample = load_pair(job, stem, pred_path, gt_path, identity_path, audio_path)
+    except ScoreError as err:
+        return str(err)
+    return (score_sample(metrics, sample, job.states_dir), sample.audio is not None,
+            len(sample.pred))
+
+
 def run_score(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> ScoreResult:
     """Score every generated video in ``cfg.pred_dir`` (see the module docstring) and, when
     ``cfg.out_dir`` is set, write ``scores.csv``, ``summary.json`` and ``leaderboard.md``
@@ -192,7 +228,7 @@ def run_score(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> ScoreRes
 
 def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> ScoreResult:
     from bench.leaderboard import build_table, render_markdown
-    from bench.metrics import METRICS, get_metric
+    from bench.metrics import METRICS
 
     if cfg.align not in ALIGN_MODES:
         raise ValueError(f"--align must be one of {', '.join(ALIGN_MODES)}")
@@ -203,36 +239,44 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
     identities = _by_stem(cfg.identity_dir, IMAGE_SUFFIXES)
     audios = _by_stem(cfg.audio_dir, AUDIO_SUFFIXES)
     context = MetricContext(dataset=cfg.dataset, cache_dir=cfg.cache_dir)
-    names = cfg.metrics or METRICS.names()
-    metrics = [get_metric(name, device=cfg.device, context=context) for name in names]
+    job = FolderJob(metric_names=tuple(cfg.metrics or METRICS.names()), device=cfg.device,
+                    context=context, align=cfg.align, emotion=cfg.emotion,
+                    states_dir=Path(states_dir))
+    metrics = job.build_metrics()
 
     skipped: dict[str, str] = {}
     for stem in sorted(set(gts) - set(preds)):
         skipped[stem] = f"{stem}: ground truth {gts[stem].name} has no generated video"
     records: dict[str, dict] = {}
     log = UnavailableLog(echo)
-    stems = sorted(preds)
-    if cfg.progress:
-        from tqdm import tqdm
+    work: list[tuple[str, Path, Path | None, Path | None, Path | None]] = []
+    for stem in sorted(preds):
+        if cfg.gt_dir is not None and stem not in gts:
+            skipped[stem] = f"{stem}: no ground-truth video named {stem}.* in {cfg.gt_dir}"
+        elif cfg.audio_dir is not None and stem not in audios:
+            skipped[stem] = f"{stem}: no audio named {stem}.* in {cfg.audio_dir}"
+        else:
+            work.append((stem, preds[stem], gts.get(stem), identities.get(stem),
+                         audios.get(stem)))
+    start = time.perf_counter()
+    with ScoringPool(cfg.workers or default_workers(cfg.device)) as pool:
+        results = pool.map(score_pair, job, work)
+        if cfg.progress:
+            from tqdm import tqdm
 
-        stems = tqdm(stems, desc="score", unit="clip", leave=False)
-    for stem in stems:
-        try:
-            if cfg.gt_dir is not None and stem not in gts:
-                raise ScoreError(f"{stem}: no ground-truth video named {stem}.* in "
-                                 f"{cfg.gt_dir}")
-            if cfg.audio_dir is not None and stem not in audios:
-                raise ScoreError(f"{stem}: no audio named {stem}.* in {cfg.audio_dir}")
-            sample = load_pair(cfg, stem, preds[stem], gts.get(stem), identities.get(stem),
-                               audios.get(stem))
-        except ScoreError as err:
-            skipped[stem] = str(err)
-            continue
-        if sample.audio is None:
-            echo(f"warning: {stem}: no audio in the generated or ground-truth file (give "
-                 "--audio DIR); audio metrics are unavailable for it")
-        records[stem] = {"emotion": sample.emotion,
-                         "metrics": score_sample(metrics, sample, states_dir, log)}
+            results = tqdm(results, desc="score", unit="clip", leave=False, total=len(work))
+        for (stem, *_), outcome in results:
+            if isinstance(outcome, str):
+                skipped[stem] = outcome
+                continue
+            entries, has_audio, frames = outcome
+            if not has_audio:
+                echo(f"warning: {stem}: no audio in the generated or ground-truth file (give "
+                     "--audio DIR); audio metrics are unavailable for it")
+            log.clip(stem, entries)
+            records[stem] = {"emotion": cfg.emotion, "frames": frames, "metrics": entries}
+        workers, threads = pool.workers, pool.threads
+    score_s = round(time.perf_counter() - start, 3)
     log.close()
     for reason in skipped.values():
         echo(f"skipped: {reason}")
@@ -246,6 +290,10 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
         "n_test": len(preds) + len(set(gts) - set(preds)), "n_scored": len(records),
         "skipped": skipped, "columns": columns, "aggregate": aggregate,
         "clips": coverage(metrics, records),
+        "timing": {"stages_s": {"score": score_s}, "metrics": metric_timing(records),
+                   "frames": sum(int(r["frames"]) for r in records.values()),
+                   "device": device_name(str(metrics[0].device) if metrics else "cpu"),
+                   "workers": workers, "torch_threads_per_worker": threads},
         "provenance": {
             "git_commit": git_commit(), "packages": package_versions(),
             "pred_dir": str(cfg.pred_dir), "gt_dir": str(cfg.gt_dir), "align": cfg.align,

@@ -64,6 +64,13 @@ def resolve_models(names: Sequence[str], protocol: Protocol | None = None
 def run(cfg: RunConfig, echo: Echo = print) -> RunResult:
     """Run ``cfg`` end to end and regenerate the dataset's leaderboard."""
     ws = Workspace(cfg, echo)
+    try:
+        return _run(ws, cfg, echo)
+    finally:
+        ws.close()
+
+
+def _run(ws: Workspace, cfg: RunConfig, echo: Echo) -> RunResult:
     models = resolve_models(cfg.models, ws.protocol)
     echo(f"{cfg.dataset} / {ws.split.name}: "
          + ", ".join(f"{k} {len(v)} clips" for k, v in ws.parts.items()))

@@ -30,7 +30,9 @@ def summarise(ws: Workspace, name: str, kind: str, out_dir: Path, records: dict[
         "n_test": n_test, "n_scored": len(records), "skipped": skipped,
         "columns": columns, "aggregate": aggregate, "clips": coverage(metrics, records),
         "timing": {"stages_s": dict(stage_seconds or {}), "metrics": metric_timing(records),
-                   "device": device_name(ws.device), "workers": ws.cfg.workers},
+                   "device": device_name(ws.device),
+                   "workers": ws.scoring_pool().workers,
+                   "torch_threads_per_worker": ws.scoring_pool().threads},
         "provenance": {
             "git_commit": git_commit(), "packages": package_versions(),
             "dataset_root": str(ws.root), "dataset_hash": ws.dataset_hash,

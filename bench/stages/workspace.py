@@ -45,7 +45,7 @@ class RunConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
     leaderboard_dir: Path = Path("leaderboards")
     device: str | None = None
-    workers: int | None = None
+    workers: int | None = None  # processes for preprocessing and scoring (None: one per core)
     max_test_clips: int | None = None  # score only the first N test clips (quick looks)
     progress: bool = True
 
@@ -66,13 +66,14 @@ class LazyClips(Sequence[Clip]):
         return self._loader(self.refs[index])
 
 
-def progress(items, desc: str, enabled: bool):
-    """``items`` with a progress bar naming the stage (when enabled)."""
+def progress(items, desc: str, enabled: bool, total: int | None = None):
+    """``items`` with a progress bar naming the stage and what remains (when enabled);
+    ``total``: the number of items when ``items`` has no length (a generator)."""
     if not enabled:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="clip", leave=False)
+    return tqdm(items, desc=desc, unit="clip", leave=False, total=total)
 
 
 def check_config(cfg: RunConfig) -> None:
@@ -149,6 +150,23 @@ class Workspace:
         self.prepared: dict[str, list[ClipRef]] = {}
         self.failed: dict[str, str] = {}
         self._clip_keys: dict[str, str] = {}
+        self._scoring_pool = None
+
+    # ------------------------------------------------------------------------- workers
+    def scoring_pool(self):
+        """The run's scoring processes (`bench.stages.score.ScoringPool`), started on first
+        use and kept until `close`: ``--workers``, else one per core (one on a GPU)."""
+        if self._scoring_pool is None:
+            from bench.stages.workers import ScoringPool, default_workers
+
+            self._scoring_pool = ScoringPool(self.cfg.workers or default_workers(self.device))
+        return self._scoring_pool
+
+    def close(self) -> None:
+        """Stop the scoring processes (a later stage starts them again when needed)."""
+        if self._scoring_pool is not None:
+            self._scoring_pool.close()
+            self._scoring_pool = None
 
     # ------------------------------------------------------------------------- clips
     def prepare(self, part: str) -> list[ClipRef]:
