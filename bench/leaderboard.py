@@ -587,12 +587,12 @@ def _provenance_notes(rows: list[Row]) -> list[str]:
 
 
 def _training_text(log: object) -> str:
-    """", trained N steps in S s" (and why it stopped) from a model's training log."""
+    """", trained N steps" (and why it stopped) from a model's training log. The wall time
+    stays in the summary's ``timing`` (and the HTML report): the leaderboard is a function of
+    the command and the seed, identical on every machine (issue 13)."""
     if not isinstance(log, dict) or not log.get("steps"):
         return ""
     text = f", trained {log['steps']} steps"
-    if log.get("wall_s") is not None:
-        text += f" in {float(log['wall_s']):.0f} s"
     stages = log.get("stages") if isinstance(log.get("stages"), dict) else {}
     if log.get("stopped_early") or any(isinstance(st, dict) and st.get("stopped_early")
                                        for st in stages.values()):

@@ -11,8 +11,8 @@ Budgets (same code path, only sizes and schedules change):
 - ``demo``: the eskimez-emotion demo sizes and weights (48x48, narrow layers), deformable
   3rd and 4th encoder layers (12x12 and 6x6 outputs: ``deform_conv2d`` is slow on a CPU, and
   the 2nd layer's 24x24 output made every step about a quarter slower), attention on the
-  embedding, about 100 s of CPU training for all three stages together (50/10/40 % of the
-  time);
+  embedding, 400 steps for the three stages together (50/10/40 % of them; about 25 s of
+  CPU training on a 2-core box);
 - ``smoke``: 32x32, a few steps (tests).
 """
 
@@ -34,7 +34,7 @@ from bench.generators.eskimez2021_training import validation_mrm
 PAPER = DeformableConfig()
 
 DEMO = DeformableConfig(**{**dataclasses.asdict(ESKIMEZ_DEMO), "deform_layers": (2, 3),
-                           "attention_layers": (4,)})
+                           "attention_layers": (4,), "steps": 400})
 
 SMOKE = DeformableConfig(**{**dataclasses.asdict(ESKIMEZ_SMOKE), "deform_layers": (1,),
                             "attention_layers": (3,), "steps": 6})

@@ -9,10 +9,11 @@ Budgets (same code path, only sizes and schedules change):
 - ``demo``: 48x48 frames (four 3x3 encoder layers and a 3x3 bottom map instead of 4x4),
   narrow layers, 12 clips x 5 frames per step, Adam 3e-3 (speech encoder 5e-4), perceptual
   loss on 2 frames, frame critic on 4 frames and emotion discriminator on 3 sequences per
-  step, small adversarial weights (0.002 frame WGAN, 0.02 emotion: in ~100 s the
+  step, small adversarial weights (0.002 frame WGAN, 0.02 emotion: in a few hundred steps the
   discriminators cannot yet teach the generator anything, and a pre-trained emotion
   discriminator at a large weight drove the generator to adversarial colour blotches),
-  about 100 s of CPU training (the default main job; ~450 joint steps on one core);
+  300 emotion-discriminator pre-training steps then 370 joint steps (about 25 s of CPU
+  training on a 2-core box, in the default main job);
 - ``smoke``: 32x32, a few steps (tests).
 """
 
@@ -44,8 +45,8 @@ DEMO = EskimezConfig(
     emo_disc_channels=(16, 32, 64, 64, 64), emo_disc_embed=64, mrm_peak=10.0,
     perc_layers=("relu1_2",), perc_frames=2, adv_frames=4, emo_seqs=3, w_perc=0.1,
     w_adv=0.002, w_emo=0.02, lr_g=3e-3, lr_speech=5e-4, lr_d=1e-3, betas=(0.9, 0.999),
-    batch=12, seq_len=5, steps=100_000,
-    max_seconds=100.0, emo_pretrain_steps=1000, emo_pretrain_batch=16,
+    batch=12, seq_len=5, steps=370,
+    emo_pretrain_steps=300, emo_pretrain_batch=16,
     emo_pretrain_fraction=0.05)
 
 SMOKE = EskimezConfig(
@@ -54,7 +55,7 @@ SMOKE = EskimezConfig(
     emotion_dims=(8, 8), noise_dim=4, noise_hidden=4, frame_disc_channels=(8, 8, 8, 8, 8),
     emo_disc_channels=(8, 8, 8, 8, 8), emo_disc_embed=16, perc_layers=("relu1_2",),
     perc_frames=2, adv_frames=2, lr_g=1e-3, lr_d=1e-3, batch=2, seq_len=4, steps=3,
-    max_seconds=30.0, emo_pretrain_steps=1)
+    emo_pretrain_steps=1)
 
 
 class EskimezEmotion(TorchAdapter):

@@ -7,7 +7,8 @@ Budgets (same code path, only sizes and schedules change):
   identity conv 96-256-512-512-512, fc 512 -> 256 each), 12x35 MFCC windows, L1 only, SGD
   momentum 0.9 with the learning rate decaying 1e-2 -> 1e-4, batch 64, then the deblurring CNN
   (10 layers of 64). Step counts are ours (the paper trains on tens of hours of video);
-- ``demo``: 64x64, narrow layers, Adam 1e-3, about 100 s of CPU training, no deblurring CNN;
+- ``demo``: 64x64, narrow layers, Adam 1e-3, 800 steps (about 25 s of CPU training on a
+  2-core box), no deblurring CNN;
 - ``smoke``: 32x32, a few steps (tests).
 """
 
@@ -35,13 +36,13 @@ DEMO = Speech2VidConfig(
     size=64, audio_channels=(16, 32, 64, 64, 64), audio_fc=128,
     identity_channels=(32, 48, 64, 64, 64), identity_fc=128, embed_dim=64, decoder_base=64,
     decoder_channels=(64, 48, 32, 16), deblur_layers=0, optimizer="adam", lr=1e-3,
-    lr_final=1e-3, weight_decay=0.0, batch=16, steps=100_000, max_seconds=100.0)
+    lr_final=1e-3, weight_decay=0.0, batch=16, steps=800)
 
 SMOKE = Speech2VidConfig(
     size=32, audio_channels=(4, 8, 8, 8, 8), audio_fc=16, identity_channels=(8, 8, 8, 8, 8),
     identity_fc=16, embed_dim=8, decoder_base=8, decoder_channels=(8, 8, 8, 8),
     deblur_layers=0, deblur_channels=8, optimizer="adam", lr=1e-3, lr_final=1e-3,
-    weight_decay=0.0, batch=4, steps=3, max_seconds=30.0, deblur_steps=2, val_clips=2)
+    weight_decay=0.0, batch=4, steps=3, deblur_steps=2, val_clips=2)
 
 
 class Speech2Vid(TorchAdapter):

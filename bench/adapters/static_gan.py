@@ -7,8 +7,8 @@ Budgets (same code path, only sizes and schedules change):
 - ``paper``: the proposed model's per-frame parts at its sizes (128x96 frames, z_id 128,
   256-d audio encoding, 10-d white noise of variance 0.6), weights 600 / 1, Adam 1e-4 with
   the paper's decay; 8 clips x 8 frames per step (not in the paper; ours);
-- ``demo``: 64x48 frames, narrow layers, 8 clips x 4 frames per step, about 100 s of CPU
-  training, with the demo's upper-half and mouth L1 terms;
+- ``demo``: 64x48 frames, narrow layers, 8 clips x 4 frames per step, 500 steps (about
+  25 s of CPU training on a 2-core box), with the demo's upper-half and mouth L1 terms;
 - ``smoke``: 32x24, a few steps (tests).
 """
 
@@ -23,13 +23,13 @@ DEMO = StaticGANConfig(
     size=64, frame_hw=(64, 48), id_channels=(32, 32, 64, 64), id_dim=64,
     audio_channels=(16, 16, 32, 32, 64), content_dim=64, dec_channels=(64, 64, 32, 32),
     img_disc_channels=(16, 32, 64, 64), w_rec_upper=300.0, w_rec_mouth=3000.0, lr_g=1e-3,
-    lr_img=1e-4, batch=8, frames_per_clip=4, steps=100_000, max_seconds=100.0, val_clips=4)
+    lr_img=1e-4, batch=8, frames_per_clip=4, steps=500, val_clips=4)
 
 SMOKE = StaticGANConfig(
     size=32, frame_hw=(32, 24), id_channels=(8, 8, 16), id_dim=16,
     audio_channels=(4, 4, 8, 8, 16), content_dim=16, noise_dim=4, dec_channels=(16, 8, 8),
     img_disc_channels=(8, 8, 16), lr_g=1e-3, lr_img=1e-3, batch=2, frames_per_clip=3,
-    steps=3, max_seconds=30.0, val_clips=1)
+    steps=3, val_clips=1)
 
 
 class StaticGAN(FrameGANAdapter):

@@ -9,7 +9,8 @@ Budgets (same code path, only sizes and schedules change):
   with the paper's decay, synchronisation discriminator on the lower half of the face; 8
   sequences of 75 frames (3 s) per step (batch and sequence length are not in the paper; ours);
 - ``demo``: 64x48 frames, narrow layers, 4 sequences of 12 frames, learning rates raised for
-  about 100 s of CPU training, synchronisation discriminator on the mouth box;
+  a short run: 350 steps (about 25 s of CPU training on a 2-core box; a step count, so every
+  machine trains the same weights), synchronisation discriminator on the mouth box;
 - ``smoke``: 32x24, a few steps (tests).
 """
 
@@ -35,7 +36,7 @@ DEMO = VougioukasConfig(
     seq_disc_audio_dim=32, seq_disc_hidden=64, sync_region="mouth",
     sync_video_channels=(16, 32, 64), sync_audio_channels=(8, 16, 32, 32, 64), sync_dim=64,
     w_rec_upper=300.0, w_rec_mouth=3000.0, lr_g=1e-3, lr_img=1e-4, lr_seq=1e-4, lr_sync=1e-3,
-    batch=4, seq_len=8, img_samples=2, sync_samples=2, steps=100_000, max_seconds=100.0,
+    batch=4, seq_len=8, img_samples=2, sync_samples=2, steps=350,
     val_clips=4)
 
 SMOKE = VougioukasConfig(
@@ -46,7 +47,7 @@ SMOKE = VougioukasConfig(
     seq_disc_audio_dim=8, seq_disc_hidden=8, sync_region="mouth", sync_video_channels=(8, 8),
     sync_audio_channels=(4, 4, 4, 8, 8), sync_dim=8, lr_g=1e-3, lr_img=1e-3, lr_seq=1e-3,
     lr_sync=1e-3, batch=2, seq_len=6, img_samples=1, sync_samples=1, steps=3,
-    max_seconds=30.0, val_clips=1)
+    val_clips=1)
 
 
 class Vougioukas(FrameGANAdapter):

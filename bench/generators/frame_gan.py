@@ -104,7 +104,7 @@ def reconstruction(fake: torch.Tensor, real: torch.Tensor, row: int, w_rec: floa
 
     The paper has only the lower-half term (``w_upper = w_mouth = 0``, the paper budget): over
     its week of training the adversarial losses shape the upper face and the synchronisation
-    discriminator the mouth. *Demo-budget choice:* after ~100 s of CPU training neither
+    discriminator the mouth. *Demo-budget choice:* after a few hundred CPU steps neither
     discriminator has learnt enough, so a small ``w_upper`` keeps the upper face on the
     identity and ``w_mouth`` makes the mouth, a small part of the lower half, count more."""
     lower = lower_half_l1(fake, real, row)

@@ -48,7 +48,7 @@ deterministic). Optimiser and schedule are config data: the ``paper`` budget use
 momentum 0.9, weight decay 5e-4 and a learning rate decreasing logarithmically from 1e-2 to
 1e-4 over ``steps``, batch 64 (the VGG group's MatConvNet recipe of that period, SyncNet and
 LRW; the lead should check it against Speech2Vid's Sect. 4 text); the ``demo`` budget uses Adam
-at a constant 1e-3 so that about 100 s of CPU training gets somewhere.
+at a constant 1e-3 so that a short demo run (800 steps) gets somewhere.
 """
 
 from __future__ import annotations

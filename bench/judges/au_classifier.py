@@ -95,7 +95,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(channels=(4, 4, 8, 8), hidden=(32, 16), epochs=2,
                     max_steps=20, max_frames=512, batch=32, lr=1e-3),
-    "demo": Budget(channels=(8, 8, 16, 16), hidden=(64, 32), epochs=8, max_steps=400,
+    "demo": Budget(channels=(8, 8, 16, 16), hidden=(64, 32), epochs=4, max_steps=200,
                    max_frames=20_000, lr=1e-3),
     "paper": Budget(),
 }

@@ -314,7 +314,7 @@ BUDGETS: dict[str, Budget] = {
     "smoke": Budget(net=NetConfig(size=32, widths=(4, 8, 8, 16, 16), hidden=32, embed=16),
                     batch=4, lr=1e-3, steps=3, augment=True),
     "demo": Budget(net=NetConfig(size=64, widths=(16, 32, 64, 128, 128), hidden=256, embed=128),
-                   batch=24, lr=1e-3, steps=800, augment=False, flip=True, eval_every=100),
+                   batch=24, lr=1e-3, steps=400, augment=False, flip=True, eval_every=100),
     "paper": Budget(net=NetConfig(), batch=64, lr=1e-6, epochs=300, lr_step_epochs=150),
 }
 
