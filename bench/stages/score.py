@@ -51,6 +51,11 @@ class ScoringJob:
     params: Any  # bench.data.preprocess.PrepParams
     protocol: str  # which protocol picks the identity image
 
+    @property
+    def metrics_key(self) -> tuple:
+        """What the job's metric objects depend on (rows of one run share them)."""
+        return (self.metric_names, self.device, self.context, self.ground_truth)
+
     def build_metrics(self) -> list:
         """The job's metric objects (on the ground-truth row, those that apply to real
         video)."""

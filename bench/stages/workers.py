@@ -51,10 +51,17 @@ def _init_worker(threads: int) -> None:
         pass
 
 
+def _metrics_key(job: Any) -> Any:
+    """What a job's metric objects depend on (``job.metrics_key`` when it has one: jobs of
+    different rows share their metrics, so judges load once per worker and run)."""
+    return getattr(job, "metrics_key", job)
+
+
 def _run_in_worker(fn: Callable[[Any, list, Any], Any], job: Any, item: Any) -> Any:
-    if job not in _WORKER_METRICS:  # metrics (and their judges) load once per worker and job
-        _WORKER_METRICS[job] = job.build_metrics()
-    return fn(job, _WORKER_METRICS[job], item)
+    key = _metrics_key(job)
+    if key not in _WORKER_METRICS:  # metrics (and their judges) load once per worker
+        _WORKER_METRICS[key] = job.build_metrics()
+    return fn(job, _WORKER_METRICS[key], item)
 
 
 class ScoringPool:
@@ -87,10 +94,11 @@ class ScoringPool:
         """``(item, fn(job, metrics, item))`` for each item, in the order given; an exception
         raised on an item is raised here when its turn comes."""
         if self.workers == 1 or len(items) <= 1:
-            if job not in self._local:
-                self._local[job] = job.build_metrics()  # type: ignore[attr-defined]
+            key = _metrics_key(job)
+            if key not in self._local:
+                self._local[key] = job.build_metrics()  # type: ignore[attr-defined]
             for item in items:
-                yield item, fn(job, self._local[job], item)
+                yield item, fn(job, self._local[key], item)
             return
         pool = self._pool()
         futures: list[tuple[Item, Future]] = [
