@@ -153,8 +153,8 @@ def test_classes_update_and_compute():
         assert type(row_p["psnr"]) is float and type(row_s["ssim"]) is float
         assert row_p["psnr"] == pytest.approx(sk_psnr(pred, gt)[1:].mean(), abs=PSNR_TOL)
         assert row_s["ssim"] == pytest.approx(sk_ssim(pred, gt).mean(), abs=SSIM_TOL)
-        # PSNR and SSIM shared one device copy of the frames
-        assert len(sample.shared.device_frames) == 2
+        # on the CPU both read the uint8 frames directly (OpenCV): no device copies made
+        assert len(sample.shared.device_frames) == 0
         per_clip_psnr.append(row_p["psnr"])
         per_clip_ssim.append(row_s["ssim"])
     # a clip of identical frames scores inf and is counted apart, not averaged in
@@ -227,3 +227,20 @@ def test_registry_lookup_and_did_you_mean():
         get_metric("sssim")
     with pytest.raises(UnknownName, match="did you mean 'psnr'"):
         get_metric("pnsr")
+
+
+@pytest.mark.parametrize("shape", [(3, 128, 128, 3), (2, 288, 360, 3), (2, 11, 17, 3)])
+def test_cpu_paths_equal_skimage_and_the_torch_path(shape):
+    """The CPU paths (OpenCV) against scikit-image and against the torch (GPU) path, on the
+    harness's crop size, GRID's frame size and the smallest frame SSIM accepts."""
+    from bench.metrics.psnr import psnr_frames_cpu
+    from bench.metrics.ssim import ssim_frames_cpu
+
+    rng = np.random.default_rng(sum(shape))
+    pred, gt = noisy_pair(rng, shape, 9.0)
+    np.testing.assert_allclose(psnr_frames_cpu(pred, gt).numpy(), sk_psnr(pred, gt), atol=1e-9)
+    np.testing.assert_allclose(ssim_frames_cpu(pred, gt).numpy(), sk_ssim(pred, gt), atol=1e-12)
+    np.testing.assert_allclose(ssim_frames_cpu(pred, gt).numpy(),
+                               ssim_frames(pred, gt, "cpu").numpy(), atol=1e-12)
+    same = psnr_frames_cpu(gt, gt).numpy()
+    assert np.isinf(same).all() and (same > 0).all()

@@ -8,6 +8,11 @@ Definition, for one frame of N = H*W*3 values with data range R = 255::
 This is `skimage.metrics.peak_signal_noise_ratio(gt, pred, data_range=255)` frame by frame;
 `tests/test_metrics_psnr_ssim.py` checks the match to 1e-6.
 
+On the CPU the squared error of each frame comes from OpenCV's ``cv2.norm(pred, gt,
+NORM_L2SQR)``: one SIMD pass over the uint8 frames with an exact integer sum (a frame's sum of
+squared differences is an integer far below 2^53, so the float64 result is exact and equals
+scikit-image's float64 sum). On a GPU the torch path below runs, in float64.
+
 Per clip, PSNR is the mean over the clip's frames with a finite value: identical frames have an
 infinite PSNR and are left out rather than averaged in as inf. A clip whose frames are all
 identical scores +inf; `PSNR.compute()` leaves such clips out of the mean and counts them in
@@ -66,6 +71,24 @@ def clip_psnr(per_frame: torch.Tensor) -> float:
     return float(finite.mean())
 
 
+def psnr_frames_cpu(pred: np.ndarray, gt: np.ndarray) -> torch.Tensor:
+    """Per-frame PSNR (float64) of two uint8 videos of the same shape on the CPU, through
+    OpenCV's exact sum of squared differences (``cv2.norm(..., NORM_L2SQR)``)."""
+    import cv2
+
+    pred = np.ascontiguousarray(pred)
+    gt = np.ascontiguousarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"shape mismatch: pred {pred.shape} vs gt {gt.shape}")
+    if pred.dtype != np.uint8 or gt.dtype != np.uint8:
+        raise ValueError(f"expected uint8 frames, got {pred.dtype} and {gt.dtype}")
+    n_values = pred[0].size
+    sse = np.array([cv2.norm(p.reshape(-1), g.reshape(-1), cv2.NORM_L2SQR)
+                    for p, g in zip(pred, gt, strict=True)], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return torch.from_numpy(10.0 * np.log10(DATA_RANGE**2 / (sse / n_values)))
+
+
 class PSNR(Metric):
     """PSNR of the generated frames against the ground-truth frames (needs ``gt``)."""
 
@@ -76,7 +99,9 @@ class PSNR(Metric):
     version = "1"
 
     def score(self, sample: Sample) -> dict[str, float]:
-        check_pair(sample)
+        pred_np, gt_np = check_pair(sample)
+        if torch.device(self.device).type == "cpu":
+            return {"psnr": clip_psnr(psnr_frames_cpu(pred_np, gt_np))}
         pred = to_device_frames(sample, "pred", self.device, dtype=torch.uint8)
         gt = to_device_frames(sample, "gt", self.device, dtype=torch.uint8)
         return {"psnr": clip_psnr(psnr_frames(pred, gt))}
