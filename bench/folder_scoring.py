@@ -50,7 +50,12 @@ from bench.data.clip import Clip, align_audio
 from bench.fileio import atomic_write_json, atomic_write_text
 from bench.metrics.base import MetricContext, Sample
 from bench.provenance import device_name, git_commit, package_versions
-from bench.stages.workers import ScoringPool, default_workers
+from bench.stages.workers import (
+    ScoringPool,
+    default_workers,
+    ensure_registered,
+    registrations,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,10 +199,12 @@ class FolderJob:
     align: str
     emotion: str | None
     states_dir: Path
+    registered: tuple = ()  # `bench.stages.workers.registrations` of the metrics
 
     def build_metrics(self) -> list:
         from bench.metrics import get_metric
 
+        ensure_registered(self.registered)
         return [get_metric(name, device=self.device, context=self.context)
                 for name in self.metric_names]
 
@@ -239,9 +246,10 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
     identities = _by_stem(cfg.identity_dir, IMAGE_SUFFIXES)
     audios = _by_stem(cfg.audio_dir, AUDIO_SUFFIXES)
     context = MetricContext(dataset=cfg.dataset, cache_dir=cfg.cache_dir)
-    job = FolderJob(metric_names=tuple(cfg.metrics or METRICS.names()), device=cfg.device,
-                    context=context, align=cfg.align, emotion=cfg.emotion,
-                    states_dir=Path(states_dir))
+    names = tuple(cfg.metrics or METRICS.names())
+    job = FolderJob(metric_names=names, device=cfg.device, context=context, align=cfg.align,
+                    emotion=cfg.emotion, states_dir=Path(states_dir),
+                    registered=registrations(names))
     metrics = job.build_metrics()
 
     skipped: dict[str, str] = {}

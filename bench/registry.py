@@ -60,6 +60,15 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._targets)
 
+    def target(self, name: str) -> str:
+        """The ``"module:attr"`` string ``name`` is registered as (KeyError if it is not)."""
+        return self._targets[name]
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a plugin or a test that registered something for a while)."""
+        self._targets.pop(name, None)
+        self._loaded.pop(name, None)
+
     def __contains__(self, name: object) -> bool:
         return name in self._targets
 

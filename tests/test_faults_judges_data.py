@@ -177,25 +177,32 @@ def test_au_smoke_judge_does_not_depend_on_machine_speed(prepared, tmp_path, mon
 
 
 # ----------------------------------------------------------------------------- item 5
-def _fixture_judge():
+@pytest.fixture
+def fixture_judge():
+    """The test judge and metric, registered for one test only (the registries are global:
+    left behind, they would join every later run's metrics)."""
     import judge_fixture
 
-    if "test-brightness" not in store.JUDGES:
-        from bench.metrics import METRICS
+    from bench.metrics import METRICS
 
-        store.JUDGES.add("test-brightness", "judge_fixture")
-        METRICS.add("test-brightness", "judge_fixture:BrightnessOffset")
-    return judge_fixture
+    store.JUDGES.add("test-brightness", "judge_fixture")
+    METRICS.add("test-brightness", "judge_fixture:BrightnessOffset")
+    try:
+        yield judge_fixture
+    finally:
+        store.JUDGES.remove("test-brightness")
+        METRICS.remove("test-brightness")
 
 
 @pytest.mark.parametrize("damage", ["weights-truncated", "weights-empty", "done-truncated",
                                     "done-empty"])
-def test_damaged_judge_is_reported_removed_and_retrained(synth_native_root, tmp_path, damage):
-    judge_fixture = _fixture_judge()
+def test_damaged_judge_is_reported_removed_and_retrained(synth_native_root, tmp_path, damage,
+                                                         fixture_judge):
+    judge_fixture = fixture_judge
     args = ["run", "--model", "still-image", "--dataset", "synthetic",
             "--root", synth_native_root, "--runs-dir", tmp_path / "runs", "--budget", "smoke",
             "--leaderboard-dir", tmp_path / "lb", "--cache-dir", tmp_path / "cache",
-            "--quiet", "--workers", "1", "--metrics", "test-brightness"]
+            "--quiet", "--workers", "2", "--metrics", "test-brightness"]
     code, out = _bench(*args)
     assert code == 0, out
     folder = store.trained_judge("test-brightness", "synthetic", tmp_path / "cache").directory

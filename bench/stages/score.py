@@ -31,6 +31,7 @@ from bench.aggregate import UnavailableLog, is_cached, score_sample
 from bench.core import cache
 from bench.data.clip import ClipRef
 from bench.stages.generate import frames_by_emotion, load_generated
+from bench.stages.workers import ensure_registered, registrations
 from bench.stages.workspace import Workspace, progress
 
 
@@ -50,6 +51,7 @@ class ScoringJob:
     prep_dir: Path
     params: Any  # bench.data.preprocess.PrepParams
     protocol: str  # which protocol picks the identity image
+    registered: tuple = ()  # `bench.stages.workers.registrations` of the metrics
 
     @property
     def metrics_key(self) -> tuple:
@@ -61,6 +63,7 @@ class ScoringJob:
         video)."""
         from bench.metrics import get_metric
 
+        ensure_registered(self.registered)
         metrics = [get_metric(name, device=self.device, context=self.context)
                    for name in self.metric_names]
         return [m for m in metrics if m.on_ground_truth or not self.ground_truth]
@@ -99,7 +102,8 @@ def scoring_job(ws: Workspace, out_dir: Path, ground_truth: bool,
         metric_names=tuple(m.name for m in metrics), device=str(ws.device), context=context,
         ground_truth=ground_truth, sweep=not ground_truth and ws.emotion_sweep(),
         needs_emotion=needs_emotion, out_dir=Path(out_dir), prep_dir=ws.prep_dir,
-        params=ws.params, protocol=ws.protocol.name)
+        params=ws.params, protocol=ws.protocol.name,
+        registered=registrations(tuple(m.name for m in metrics)))
 
 
 def score_clips(ws: Workspace, name: str, out_dir: Path, refs: list[ClipRef],

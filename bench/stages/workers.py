@@ -15,6 +15,36 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
+Registration = tuple[str, str, str]
+"""``(registry, name, "module:attr")`` of a metric or judge the parent process knows."""
+
+
+def registrations(metric_names: tuple[str, ...]) -> tuple[Registration, ...]:
+    """The registry entries behind ``metric_names`` and their judges, for worker processes: a
+    metric or judge registered at run time in this process (a plugin, a script, a test) is
+    unknown to a freshly spawned interpreter until `ensure_registered` adds it there."""
+    from bench.judges.store import JUDGES
+    from bench.metrics import METRICS
+
+    out: list[Registration] = []
+    for name in metric_names:
+        judge = getattr(METRICS.get(name), "judge_name", None)  # an unknown name says so here
+        out.append(("metric", name, METRICS.target(name)))
+        if judge and judge in JUDGES:
+            out.append(("judge", judge, JUDGES.target(judge)))
+    return tuple(out)
+
+
+def ensure_registered(entries: tuple[Registration, ...]) -> None:
+    """Register in this process each entry it lacks (see `registrations`)."""
+    from bench.judges.store import JUDGES
+    from bench.metrics import METRICS
+
+    for kind, name, target in entries:
+        registry = METRICS if kind == "metric" else JUDGES
+        if name not in registry:
+            registry.add(name, target)
+
 
 def cpu_cores() -> int:
     """Cores this process may run on."""
