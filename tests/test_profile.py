@@ -44,8 +44,8 @@ def test_speech2vid_profile_times_generator_and_deblur_stages():
     generator = stages["speech2vid: generator"]
     batch = Speech2Vid.configs["smoke"].batch
     assert generator["frames_per_step"] == batch  # one frame per sample
-    assert generator["frames_per_s"] == pytest.approx(batch / generator["median_step_s"],
-                                                      rel=1e-2)
+    median = generator["median_step_s"]  # rounded to 1e-4 s in the row: allow for that
+    assert generator["frames_per_s"] == pytest.approx(batch / median, rel=1e-2 + 5e-5 / median)
     assert stages["speech2vid: deblur"]["frames_per_s"] is None  # a side stage
     assert row["device"] == "cpu" and row["peak_memory_kind"] == "CPU RSS rise"
     table = profile_table([row])
