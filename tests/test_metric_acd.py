@@ -76,6 +76,31 @@ def test_batched_path_equals_a_per_frame_loop_of_dlib_calls(clips):
     np.testing.assert_allclose(face_descriptors(frames, landmarks, batch=2), loop, atol=1e-6)
 
 
+def test_repeated_frames_reuse_their_descriptor_and_equal_dlib(clips, monkeypatch):
+    """A still video (one face repeated) runs the network once per distinct frame, and every
+    row still equals dlib's own per-frame descriptor."""
+    from bench.core import dlib_models as models
+
+    a, b = clips["spk04"][0][0], clips["spk04"][0][3]
+    points = sample_landmarks(Sample("ab", pred=np.stack([a, b])), "pred")
+    frames = np.stack([a, b, a, a, b])
+    landmarks = points[[0, 1, 0, 0, 1]]
+    real = models.face_recognition_model()
+    seen: list[int] = []
+
+    class Counting:
+        def compute_face_descriptor(self, images, *args):
+            seen.append(len(images))
+            return real.compute_face_descriptor(images, *args)
+
+    monkeypatch.setattr(models, "face_recognition_model", lambda: Counting())
+    got = face_descriptors(frames, landmarks)
+    assert sum(seen) == 2  # two distinct frames
+    loop = np.stack([face_descriptor(f, p) for f, p in zip(frames, landmarks, strict=True)])
+    np.testing.assert_allclose(got, loop, rtol=0, atol=1e-6)
+    assert np.array_equal(got[0], got[2]) and np.array_equal(got[1], got[4])
+
+
 def test_frames_without_a_face_are_left_out_and_counted(clips):
     faces = clips["spk03"][0]
     blank = np.full((3, *faces.shape[1:]), 127, dtype=np.uint8)

@@ -57,7 +57,9 @@ def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.nd
 
     ``frames``: (N, H, W, 3) uint8 RGB (or a sequence of such images, sizes may differ);
     ``landmarks``: (N, 68, 2) (x, y) in each frame's pixels, NaN rows where there is no face.
-    Rows without a face are NaN in the output. Frames go to dlib ``batch`` at a time.
+    Rows without a face are NaN in the output. Frames go to dlib ``batch`` at a time; a frame
+    identical to an earlier one (pixels and rounded landmarks, which are all dlib sees) reuses
+    its descriptor instead of running the network again.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 3 or lm.shape[1:] != (68, 2):
@@ -68,10 +70,24 @@ def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.nd
     found = np.flatnonzero(np.isfinite(lm).all(axis=(1, 2)))
     if found.size == 0:
         return out
+    # A frame identical to an earlier one (same pixels, same landmarks) has the same
+    # descriptor: compute it once (a still image's video is one face repeated).
+    first_of: dict[bytes, int] = {}
+    repeats: list[tuple[int, int]] = []
+    unique: list[int] = []
+    for i in found:
+        digest = hashlib.blake2b(_as_image(frames[i]).tobytes(), digest_size=16)
+        digest.update(np.rint(lm[i]).astype(np.int64).tobytes())
+        key = digest.digest()
+        if key in first_of:
+            repeats.append((int(i), first_of[key]))
+        else:
+            first_of[key] = int(i)
+            unique.append(int(i))
     dlib = dlib_models.import_dlib()
     model = dlib_models.face_recognition_model()
-    for start in range(0, found.size, batch):
-        idx = found[start:start + batch]
+    for start in range(0, len(unique), batch):
+        idx = unique[start:start + batch]
         images = [_as_image(frames[i]) for i in idx]
         shapes = []
         for i in idx:
@@ -80,6 +96,8 @@ def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.nd
             shapes.append(dets)
         vectors = model.compute_face_descriptor(images, shapes, 0, CHIP_PADDING)
         out[idx] = np.array([np.array(v[0]) for v in vectors], dtype=np.float64)
+    for i, source in repeats:
+        out[i] = out[source]
     return out
 
 
