@@ -77,23 +77,21 @@ def test_batched_path_equals_a_per_frame_loop_of_dlib_calls(clips):
 
 
 def test_repeated_frames_reuse_their_descriptor_and_equal_dlib(clips, monkeypatch):
-    """A still video (one face repeated) runs the network once per distinct frame, and every
-    row still equals dlib's own per-frame descriptor."""
-    from bench.core import dlib_models as models
-
+    """A still video (one face repeated) cuts a chip and runs the network once per distinct
+    frame, and every row still equals dlib's own per-frame descriptor."""
     a, b = clips["spk04"][0][0], clips["spk04"][0][3]
     points = sample_landmarks(Sample("ab", pred=np.stack([a, b])), "pred")
     frames = np.stack([a, b, a, a, b])
     landmarks = points[[0, 1, 0, 0, 1]]
-    real = models.face_recognition_model()
+    dlib = dlib_models.import_dlib()
+    real = dlib.get_face_chip
     seen: list[int] = []
 
-    class Counting:
-        def compute_face_descriptor(self, images, *args):
-            seen.append(len(images))
-            return real.compute_face_descriptor(images, *args)
+    def counting(*args, **kwargs):
+        seen.append(1)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(models, "face_recognition_model", lambda: Counting())
+    monkeypatch.setattr(dlib, "get_face_chip", counting)
     got = face_descriptors(frames, landmarks)
     assert sum(seen) == 2  # two distinct frames
     loop = np.stack([face_descriptor(f, p) for f, p in zip(frames, landmarks, strict=True)])

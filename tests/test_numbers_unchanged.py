@@ -6,7 +6,8 @@ architecture change): the session's tiny synthetic CREMA-D tree, ``still-image``
 ``static-gan`` and ``eskimez-emotion`` at the smoke budget (step-count budgets, so the weights
 do not depend on the machine's speed), the harness-trained SyncNet and emotion judges at the
 smoke budget, and the metrics PSNR, SSIM, CPBD, blinks, ACD, LSE and EmoAcc. This test runs
-the same configuration with today's code and compares every number to 1e-9.
+the same configuration with today's code and compares every number to 1e-9 (ACD to 2e-6 since
+its network runs in torch: ``CHANGED_BACKENDS``).
 
 A number that is unavailable in one and a number in the other is a difference too. Run
 ``python tests/test_numbers_unchanged.py OUT`` on a finished run folder to print the same
@@ -76,6 +77,18 @@ def extract(out: Path) -> dict:
     return {"leaderboard": board, "per_clip": per_clip}
 
 
+CHANGED_BACKENDS = {"acd": 2e-6}
+"""Columns whose judge now runs on another backend, with the tolerance that allows for it:
+ACD's face network runs in torch instead of dlib (issue 13), equal to dlib's descriptors to
+~4e-7 per component (tests/test_face_embedding_torch.py), so ACD values move by ~1e-7."""
+
+
+def _tolerance(where: str) -> float:
+    parts = where.strip("/").split("/")
+    return max([1e-9] + [tol for name, tol in CHANGED_BACKENDS.items()
+                         if any(part == name or part.startswith(name + "_") for part in parts)])
+
+
 def _differences(expected: dict, got: dict, where: str = "") -> list[str]:
     out = []
     for key in sorted(set(expected) | set(got)):
@@ -89,7 +102,7 @@ def _differences(expected: dict, got: dict, where: str = "") -> list[str]:
         elif a is None or b is None:
             if a is not b:
                 out.append(f"{here}: reference {a}, now {b}")
-        elif not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9):
+        elif not math.isclose(a, b, rel_tol=1e-9, abs_tol=_tolerance(here)):
             out.append(f"{here}: reference {a!r}, now {b!r}")
     return out
 

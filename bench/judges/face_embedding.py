@@ -5,11 +5,14 @@ about 3 million faces for face verification; two faces of the same person are ab
 closer). dlib computes a descriptor from an image and a ``full_object_detection`` (the
 landmarks of one face): it cuts a 150x150 chip aligned on the landmarks (padding 0.25) and
 runs the network on it. ``face_descriptors`` builds the detections from landmarks the harness
-already has (``bench.metrics.shared.sample_landmarks``), so no second face search is needed,
-and sends all frames of a clip through dlib's batched overload
-``compute_face_descriptor(list_of_images, list_of_detections)``.
+already has (``bench.metrics.shared.sample_landmarks``), so no second face search is needed.
 
-dlib's wheel runs on the CPU; there is no GPU path here.
+By default (``backend="torch"``) dlib cuts the chips (``dlib.get_face_chip``, the chip
+``compute_face_descriptor`` uses) and the network runs in torch on a batch of chips with the
+weights read from the same file (`bench.judges.dlib_resnet`): about 7 times faster than dlib's
+network on one CPU core, on a GPU when asked, and equal to dlib's descriptors to ~4e-7 per
+component (both float32). ``backend="dlib"`` sends the frames through dlib's batched overload
+``compute_face_descriptor(list_of_images, list_of_detections)`` instead (the reference).
 """
 
 from __future__ import annotations
@@ -52,12 +55,16 @@ def _as_image(frame: np.ndarray) -> np.ndarray:
 
 
 def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.ndarray,
-                     batch: int = BATCH) -> np.ndarray:
+                     batch: int = BATCH, backend: str = "torch",
+                     device: str | None = None) -> np.ndarray:
     """128-d dlib descriptors (N, 128) float64 of the face in each frame.
 
     ``frames``: (N, H, W, 3) uint8 RGB (or a sequence of such images, sizes may differ);
     ``landmarks``: (N, 68, 2) (x, y) in each frame's pixels, NaN rows where there is no face.
-    Rows without a face are NaN in the output. Frames go to dlib ``batch`` at a time; a frame
+    Rows without a face are NaN in the output. ``backend``: ``"torch"`` (default) cuts each
+    face chip with dlib and runs dlib's network in torch (`bench.judges.dlib_resnet`, the same
+    weights file, on ``device``, ~7x faster on a CPU core, equal to ~4e-7), ``"dlib"`` runs
+    dlib's own network. Frames go through ``batch`` at a time; a frame
     identical to an earlier one (pixels and rounded landmarks, which are all dlib sees) reuses
     its descriptor instead of running the network again.
     """
@@ -85,17 +92,35 @@ def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.nd
             first_of[key] = int(i)
             unique.append(int(i))
     dlib = dlib_models.import_dlib()
-    model = dlib_models.face_recognition_model()
-    for start in range(0, len(unique), batch):
-        idx = unique[start:start + batch]
-        images = [_as_image(frames[i]) for i in idx]
-        shapes = []
-        for i in idx:
-            dets = dlib.full_object_detections()
-            dets.append(full_object_detection(lm[i]))
-            shapes.append(dets)
-        vectors = model.compute_face_descriptor(images, shapes, 0, CHIP_PADDING)
-        out[idx] = np.array([np.array(v[0]) for v in vectors], dtype=np.float64)
+    if backend == "torch":
+        import torch
+
+        from bench.judges import dlib_resnet
+
+        net = dlib_resnet.load(str(dlib_models.face_recognition_path())).to(device or "cpu")
+        for start in range(0, len(unique), batch):
+            idx = unique[start:start + batch]
+            chips = np.stack([dlib.get_face_chip(_as_image(frames[i]),
+                                                 full_object_detection(lm[i]),
+                                                 size=dlib_resnet.CHIP_SIZE, padding=CHIP_PADDING)
+                              for i in idx])
+            with torch.no_grad():
+                x = torch.from_numpy(chips).permute(0, 3, 1, 2).to(net.mean.device)
+                out[idx] = net(x).double().cpu().numpy()
+    elif backend == "dlib":
+        model = dlib_models.face_recognition_model()
+        for start in range(0, len(unique), batch):
+            idx = unique[start:start + batch]
+            images = [_as_image(frames[i]) for i in idx]
+            shapes = []
+            for i in idx:
+                dets = dlib.full_object_detections()
+                dets.append(full_object_detection(lm[i]))
+                shapes.append(dets)
+            vectors = model.compute_face_descriptor(images, shapes, 0, CHIP_PADDING)
+            out[idx] = np.array([np.array(v[0]) for v in vectors], dtype=np.float64)
+    else:
+        raise ValueError(f"backend must be 'torch' or 'dlib', got {backend!r}")
     for i, source in repeats:
         out[i] = out[source]
     return out
@@ -124,4 +149,5 @@ def describe() -> str:
     path = dlib_models.face_recognition_path()
     return (f"dlib {dlib_models.import_dlib().__version__} face_recognition_model_v1 "
             f"({path.name}, sha256 {model_sha256()[:16]}), 150x150 chip aligned on the 68 "
-            f"landmarks, padding {CHIP_PADDING}, no jitter")
+            f"landmarks, padding {CHIP_PADDING}, no jitter; network evaluated in torch from the "
+            f"same file (bench.judges.dlib_resnet, equal to dlib's to ~4e-7)")
