@@ -165,8 +165,8 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(steps=2, batch=4, group=2, lr=1e-3, lr_final=1e-3, frozen_trunk=True,
                     trunk_windows=8, calib_batches=1, bn_batches=1, val_clips=1),
-    "demo": Budget(steps=600, batch=64, group=4, lr=1e-3, lr_final=1e-4, speech_fraction=0.5,
-                   frozen_trunk=True, trunk_windows=800, calib_batches=2, bn_batches=10,
+    "demo": Budget(steps=1500, batch=64, group=4, lr=1e-3, lr_final=1e-4, speech_fraction=0.5,
+                   frozen_trunk=True, trunk_windows=1200, calib_batches=2, bn_batches=20,
                    val_clips=6),
     "paper": Budget(steps=30_000, batch=64, group=4, lr=1e-3, lr_final=1e-5,
                     speech_fraction=0.5, augment=True, bn_batches=32, val_clips=64,
