@@ -7,12 +7,22 @@ landmarks of one face): it cuts a 150x150 chip aligned on the landmarks (padding
 runs the network on it. ``face_descriptors`` builds the detections from landmarks the harness
 already has (``bench.metrics.shared.sample_landmarks``), so no second face search is needed.
 
-By default (``backend="torch"``) dlib cuts the chips (``dlib.get_face_chip``, the chip
-``compute_face_descriptor`` uses) and the network runs in torch on a batch of chips with the
-weights read from the same file (`bench.judges.dlib_resnet`): about 7 times faster than dlib's
-network on one CPU core, on a GPU when asked, and equal to dlib's descriptors to ~4e-7 per
-component (both float32). ``backend="dlib"`` sends the frames through dlib's batched overload
-``compute_face_descriptor(list_of_images, list_of_detections)`` instead (the reference).
+By default (``backend="torch"``) dlib still cuts the chips (``dlib.get_face_chip``, the very
+chip ``compute_face_descriptor`` uses: both call ``get_face_chip_details(face, 150, padding)``
+and ``extract_image_chip``), and the network runs in torch on batches of chips with the weights
+parsed from the same file (`bench.judges.dlib_resnet`), on CUDA when present: on one CPU core
+a clip of 75 aligned 128x128 frames takes 0.14 s instead of 4.3 s through dlib's per-frame
+calls (~30x; tests/benchmarks/test_bench_acd.py). The torch descriptors equal dlib's to within
+``TOLERANCE`` per component (measured <= 5.4e-7 over 340 faces; both float32, summed in
+another order). ``backend="dlib"`` sends the frames through dlib's batched overload
+``compute_face_descriptor(list_of_images, list_of_detections)`` instead; `face_descriptor` is
+dlib's single-frame call, the per-frame reference.
+
+Threads: the torch path uses torch's intra-op threads as the caller set them (the scoring
+pool gives each worker process ``cores // workers``, see `bench.stages.workers`); dlib's chip
+cutting runs on one thread. One thread is the right setting on a shared box: on this project's
+2-core machine, busy with other work, two torch threads ran the clip above 5-25x slower than
+one (each parallel region waits for a thread the scheduler has parked).
 """
 
 from __future__ import annotations
@@ -27,10 +37,22 @@ from bench.core import dlib_models
 
 EMBEDDING_DIM = 128
 BATCH = 32
-"""Frames per dlib call: bounds the chips held at once (150x150x3 float each)."""
+"""Frames per dlib call / chips per torch forward: bounds what is held at once (a chip's
+first activations are 32x72x72 float32, 0.66 MB)."""
 
 CHIP_PADDING = 0.25
 """dlib's default padding around the aligned face chip (as ``face_recognition`` uses it)."""
+
+BACKENDS = ("torch", "dlib")
+DEFAULT_BACKEND = "torch"
+
+TOLERANCE = 2e-6
+"""Largest difference per component allowed between the torch and dlib descriptors (the tests
+check it); measured up to 5.4e-7 on the CPU over 340 synthetic-corpus faces, ACD values within
+3e-7 of those from dlib's descriptors."""
+
+_last_run: dict[str, str] = {}
+"""Backend and device of this process's last `face_descriptors` call (for `describe`)."""
 
 
 def full_object_detection(points: np.ndarray):
@@ -54,8 +76,17 @@ def _as_image(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def resolve_device(device: str | None = None) -> str:
+    """The torch device the network runs on: ``device``, or CUDA when present, else the CPU."""
+    if device is not None:
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.ndarray,
-                     batch: int = BATCH, backend: str = "torch",
+                     batch: int = BATCH, backend: str = DEFAULT_BACKEND,
                      device: str | None = None) -> np.ndarray:
     """128-d dlib descriptors (N, 128) float64 of the face in each frame.
 
@@ -63,11 +94,13 @@ def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.nd
     ``landmarks``: (N, 68, 2) (x, y) in each frame's pixels, NaN rows where there is no face.
     Rows without a face are NaN in the output. ``backend``: ``"torch"`` (default) cuts each
     face chip with dlib and runs dlib's network in torch (`bench.judges.dlib_resnet`, the same
-    weights file, on ``device``, ~7x faster on a CPU core, equal to ~4e-7), ``"dlib"`` runs
-    dlib's own network. Frames go through ``batch`` at a time; a frame
-    identical to an earlier one (pixels and rounded landmarks, which are all dlib sees) reuses
-    its descriptor instead of running the network again.
+    weights file) on ``device`` (`resolve_device`: CUDA when present), ``"dlib"`` runs dlib's
+    own network. Frames go through ``batch`` at a time; a frame identical to an earlier one
+    (pixels and rounded landmarks, which are all dlib sees) reuses its descriptor instead of
+    running the network again.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim != 3 or lm.shape[1:] != (68, 2):
         raise ValueError(f"landmarks must be (N, 68, 2), got {lm.shape}")
@@ -91,39 +124,57 @@ def face_descriptors(frames: np.ndarray | Sequence[np.ndarray], landmarks: np.nd
         else:
             first_of[key] = int(i)
             unique.append(int(i))
-    dlib = dlib_models.import_dlib()
     if backend == "torch":
-        import torch
-
-        from bench.judges import dlib_resnet
-
-        net = dlib_resnet.load(str(dlib_models.face_recognition_path())).to(device or "cpu")
+        device = resolve_device(device)
         for start in range(0, len(unique), batch):
             idx = unique[start:start + batch]
-            chips = np.stack([dlib.get_face_chip(_as_image(frames[i]),
-                                                 full_object_detection(lm[i]),
-                                                 size=dlib_resnet.CHIP_SIZE, padding=CHIP_PADDING)
-                              for i in idx])
-            with torch.no_grad():
-                x = torch.from_numpy(chips).permute(0, 3, 1, 2).to(net.mean.device)
-                out[idx] = net(x).double().cpu().numpy()
-    elif backend == "dlib":
-        model = dlib_models.face_recognition_model()
-        for start in range(0, len(unique), batch):
-            idx = unique[start:start + batch]
-            images = [_as_image(frames[i]) for i in idx]
-            shapes = []
-            for i in idx:
-                dets = dlib.full_object_detections()
-                dets.append(full_object_detection(lm[i]))
-                shapes.append(dets)
-            vectors = model.compute_face_descriptor(images, shapes, 0, CHIP_PADDING)
-            out[idx] = np.array([np.array(v[0]) for v in vectors], dtype=np.float64)
+            out[idx] = _torch_descriptors([frames[i] for i in idx], lm[idx], device)
     else:
-        raise ValueError(f"backend must be 'torch' or 'dlib', got {backend!r}")
+        device = "cpu"
+        for start in range(0, len(unique), batch):
+            idx = unique[start:start + batch]
+            out[idx] = _dlib_descriptors([frames[i] for i in idx], lm[idx])
+    _last_run.update(backend=backend, device=device)
     for i, source in repeats:
         out[i] = out[source]
     return out
+
+
+def face_chips(frames: Sequence[np.ndarray], landmarks: np.ndarray) -> np.ndarray:
+    """(N, 150, 150, 3) uint8 chips dlib cuts for its network: ``get_face_chip`` with the
+    detection built from each frame's landmarks, size 150, padding 0.25."""
+    from bench.judges.dlib_resnet import CHIP_SIZE
+
+    dlib = dlib_models.import_dlib()
+    return np.stack([dlib.get_face_chip(_as_image(frame), full_object_detection(points),
+                                        size=CHIP_SIZE, padding=CHIP_PADDING)
+                     for frame, points in zip(frames, landmarks, strict=True)])
+
+
+def _torch_descriptors(frames: Sequence[np.ndarray], landmarks: np.ndarray,
+                       device: str) -> np.ndarray:
+    import torch
+
+    from bench.judges import dlib_resnet
+
+    net = dlib_resnet.network(str(dlib_models.face_recognition_path()), device)
+    chips = torch.from_numpy(face_chips(frames, landmarks))
+    with torch.inference_mode():
+        x = chips.to(device).permute(0, 3, 1, 2)
+        return net(x).double().cpu().numpy()
+
+
+def _dlib_descriptors(frames: Sequence[np.ndarray], landmarks: np.ndarray) -> np.ndarray:
+    dlib = dlib_models.import_dlib()
+    model = dlib_models.face_recognition_model()
+    shapes = []
+    for points in landmarks:
+        dets = dlib.full_object_detections()
+        dets.append(full_object_detection(points))
+        shapes.append(dets)
+    vectors = model.compute_face_descriptor([_as_image(f) for f in frames], shapes, 0,
+                                            CHIP_PADDING)
+    return np.array([np.array(v[0]) for v in vectors], dtype=np.float64)
 
 
 def face_descriptor(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -144,10 +195,22 @@ def model_sha256() -> str:
     return digest.hexdigest()
 
 
-def describe() -> str:
-    """One line naming the embedder and its weights, for provenance."""
+def describe(backend: str | None = None, device: str | None = None) -> str:
+    """One line naming the embedder, its weights and the backend that computes it, for
+    provenance: ``backend``/``device`` as given, else those of this process's last
+    `face_descriptors` call, else the defaults (torch, CUDA when present)."""
     path = dlib_models.face_recognition_path()
+    backend = backend or _last_run.get("backend", DEFAULT_BACKEND)
+    if backend == "torch":
+        from bench.judges.dlib_resnet import default_dtype
+
+        device = device or _last_run.get("device") or resolve_device()
+        dtype = str(default_dtype(device)).removeprefix("torch.")
+        network = (f"network evaluated in torch on {device} ({dtype}) from the same file "
+                   f"(bench.judges.dlib_resnet; equal to dlib's within {TOLERANCE:g} per "
+                   f"component)")
+    else:
+        network = "network evaluated by dlib (compute_face_descriptor, CPU)"
     return (f"dlib {dlib_models.import_dlib().__version__} face_recognition_model_v1 "
             f"({path.name}, sha256 {model_sha256()[:16]}), 150x150 chip aligned on the 68 "
-            f"landmarks, padding {CHIP_PADDING}, no jitter; network evaluated in torch from the "
-            f"same file (bench.judges.dlib_resnet, equal to dlib's to ~4e-7)")
+            f"landmarks, padding {CHIP_PADDING}, no jitter; backend {backend}: {network}")
