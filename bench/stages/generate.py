@@ -18,6 +18,7 @@ from bench import EMOTIONS, SAMPLES_PER_FRAME
 from bench.adapters.base import check_generated
 from bench.core import cache
 from bench.data.clip import Clip, ClipRef
+from bench.protocols import Protocol
 from bench.provenance import stable_hash
 from bench.stages.train import Trained
 from bench.stages.workspace import Workspace, progress
@@ -42,9 +43,9 @@ def generation_key(ws: Workspace, trained: Trained, ref: ClipRef, emotion: str |
     return stable_hash([trained.key, ws.clip_key(ref), emotion, ws.protocol.identity_rule])
 
 
-def identity_image(ws: Workspace, clip: Clip) -> np.ndarray:
-    """The identity image the protocol gives the generator for a test clip."""
-    return clip.frames[ws.protocol.identity_index(len(clip.frames))]
+def identity_image(protocol: Protocol, clip: Clip) -> np.ndarray:
+    """The identity image ``protocol`` gives the generator (and ACD) for a test clip."""
+    return clip.frames[protocol.identity_index(len(clip.frames))]
 
 
 def generate_clips(ws: Workspace, trained: Trained, model_dir: Path,
@@ -60,7 +61,7 @@ def generate_clips(ws: Workspace, trained: Trained, model_dir: Path,
             out.keys[ref.clip_id] = key
             continue
         clip = ws.load_clip(ref)
-        identity = identity_image(ws, clip)
+        identity = identity_image(ws.protocol, clip)
         try:
             frames = adapter.generate(identity, clip.audio, clip.emotion)
             check_generated(frames, identity, clip.audio)
@@ -97,7 +98,7 @@ def generate_other_emotions(ws: Workspace, trained: Trained, model_dir: Path,
         if cache.npz_key(path, ws.echo) == key:
             continue
         clip = clip or ws.load_clip(ref)
-        identity = identity_image(ws, clip)
+        identity = identity_image(ws.protocol, clip)
         frames = trained.adapter.generate(identity, clip.audio, emotion)
         check_generated(frames, identity, clip.audio)
         cache.write_npz(path, key, frames=frames)

@@ -30,7 +30,7 @@ from typing import Any
 from bench.aggregate import UnavailableLog, is_cached, score_sample
 from bench.core import cache
 from bench.data.clip import ClipRef
-from bench.stages.generate import frames_by_emotion, load_generated
+from bench.stages.generate import frames_by_emotion, identity_image, load_generated
 from bench.stages.workers import ensure_registered, registrations
 from bench.stages.workspace import Workspace, progress
 
@@ -82,9 +82,9 @@ def score_clip(job: ScoringJob, metrics: list, item: tuple[ClipRef, list[str]]
     by_emotion = None
     if job.sweep and clip.emotion:
         by_emotion = frames_by_emotion(job.out_dir, ref, pred, job.needs_emotion)
-    identity = clip.frames[get_protocol(job.protocol).identity_index(len(clip.frames))]
     sample = Sample(clip_id=ref.clip_id, pred=pred, gt=clip.frames, audio=clip.audio,
-                    identity=identity, emotion=clip.emotion, by_emotion=by_emotion)
+                    identity=identity_image(get_protocol(job.protocol), clip),
+                    emotion=clip.emotion, by_emotion=by_emotion)
     return score_sample([m for m in metrics if m.name in todo], sample,
                         job.out_dir / "states")
 

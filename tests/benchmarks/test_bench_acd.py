@@ -20,13 +20,10 @@ agree with dlib's per-frame ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import cache
+from collections.abc import Callable
 
 import numpy as np
 import pytest
-import skimage.data
-import skimage.transform
 import torch
 
 pytest.importorskip("dlib")
@@ -38,21 +35,15 @@ from bench.judges.face_embedding import (  # noqa: E402
     face_descriptors,
 )
 
-NUM_FRAMES = 75
+NUM_FRAMES = 75  # the shared face clip (conftest.face_clip)
 
 
-@cache
-def _clip() -> tuple[np.ndarray, np.ndarray]:
-    image = skimage.data.astronaut()
-    frames = []
-    for i in range(NUM_FRAMES):
-        crop = image[20 + i % 5:220 + i % 5, 140 + i % 7:340 + i % 7]
-        resized = skimage.transform.resize(crop, (128, 128), anti_aliasing=True)
-        frames.append((resized * 255).round().astype(np.uint8))
-    frames = np.stack(frames)
-    landmarks = detect_landmarks(frames, detect_max_side=128, upsample=1)
+@pytest.fixture(scope="module")
+def clip(face_clip) -> tuple[np.ndarray, np.ndarray]:
+    """The shared face clip (every frame distinct) and its 68 landmarks."""
+    landmarks = detect_landmarks(face_clip, detect_max_side=128, upsample=1)
     assert np.isfinite(landmarks).all()
-    return frames, landmarks
+    return face_clip, landmarks
 
 
 def _per_frame(frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -72,35 +63,24 @@ IMPLS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], int | Non
 }
 
 
-@pytest.fixture
-def torch_threads(request) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if request.param is not None:
-        torch.set_num_threads(request.param)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@cache
-def _reference() -> np.ndarray:
-    return _per_frame(*_clip())
+@pytest.fixture(scope="module")
+def reference(clip) -> np.ndarray:
+    return _per_frame(*clip)
 
 
 @pytest.mark.parametrize("impl,torch_threads", [(k, v[1]) for k, v in IMPLS.items()],
                          indirect=["torch_threads"], ids=list(IMPLS))
-def test_bench_acd_embeddings(benchmark, impl, torch_threads):
+def test_bench_acd_embeddings(benchmark, impl, torch_threads, clip, reference):
     if impl.endswith("cuda") and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    frames, landmarks = _clip()
+    frames, landmarks = clip
     func = IMPLS[impl][0]
     benchmark.group = f"acd embeddings, {NUM_FRAMES} frames 128x128"
     # warm up: weights read, threads started, and (torch) the batch shapes of the timed run
     warm = NUM_FRAMES if impl.startswith("talkbench") else 2
     func(frames[:warm], landmarks[:warm])
     out = benchmark.pedantic(func, args=(frames, landmarks), rounds=3, iterations=1)
-    assert np.abs(out - _reference()).max() < TOLERANCE
+    assert np.abs(out - reference).max() < TOLERANCE
     if benchmark.stats is not None:  # None when benchmarks are disabled
         benchmark.extra_info["frames_per_s"] = NUM_FRAMES / benchmark.stats.stats.median
         benchmark.extra_info["torch_threads"] = torch.get_num_threads()

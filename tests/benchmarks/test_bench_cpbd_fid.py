@@ -18,7 +18,7 @@ once as a test that checks the values agree.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -58,17 +58,6 @@ def _frames(height: int, width: int, num: int) -> np.ndarray:
     image = skimage.data.astronaut()
     return np.stack([image[6 * i:6 * i + height, 5 * i + 40:5 * i + 40 + width]
                      for i in range(num)])
-
-
-@pytest.fixture
-def torch_threads(request) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if request.param is not None:
-        torch.set_num_threads(request.param)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _record(benchmark, num_frames: int) -> None:

@@ -11,7 +11,7 @@ fair per-core comparison with scikit-image, which is single-threaded). Without
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -76,17 +76,6 @@ TALKBENCH = {"psnr": _talkbench(PSNR), "ssim": _talkbench(SSIM)}
 def _reference(metric: str, size: str) -> float:
     """scikit-image's clip mean, computed once per metric and size for the checks."""
     return REFERENCE[metric](*_frames(size))
-
-
-@pytest.fixture
-def torch_threads(request) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if request.param is not None:
-        torch.set_num_threads(request.param)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 IMPLS: dict[str, int | None] = {"skimage": None, "talkbench": None, "talkbench-1thread": 1}

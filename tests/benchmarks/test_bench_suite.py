@@ -18,42 +18,30 @@ CPU seconds of one round (``time.process_time``, all threads) and the frames/s.
 from __future__ import annotations
 
 import time
-from functools import cache
 
 import numpy as np
 import pytest
-import skimage.data
-import skimage.transform
 import torch
 
 from bench.aggregate import score_sample
 from bench.metrics import get_metric
 from bench.metrics.base import Sample
 
-NUM_FRAMES = 75
-SIDE = 128
+NUM_FRAMES = 75  # the shared face clip (conftest.face_clip)
 
 SUITES = {"classic": ("psnr", "ssim", "cpbd", "blinks"),
           "with-acd": ("psnr", "ssim", "cpbd", "blinks", "acd")}
 
 
-@cache
-def _clip() -> tuple[np.ndarray, np.ndarray]:
-    """(gt, pred): 75 aligned face crops and a noisy copy, (75, 128, 128, 3) uint8."""
-    image = skimage.data.astronaut()
-    frames = []
-    for i in range(NUM_FRAMES):
-        crop = image[20 + i % 5:220 + i % 5, 140 + i % 7:340 + i % 7]
-        resized = skimage.transform.resize(crop, (SIDE, SIDE), anti_aliasing=True)
-        frames.append((resized * 255).round().astype(np.uint8))
-    gt = np.stack(frames)
-    noise = np.random.default_rng(0).integers(-10, 11, gt.shape)
-    pred = np.clip(gt.astype(int) + noise, 0, 255).astype(np.uint8)
-    return gt, pred
+@pytest.fixture(scope="module")
+def clip(face_clip) -> tuple[np.ndarray, np.ndarray]:
+    """(gt, pred): the shared face clip and a noisy copy of it."""
+    noise = np.random.default_rng(0).integers(-10, 11, face_clip.shape)
+    return face_clip, np.clip(face_clip.astype(int) + noise, 0, 255).astype(np.uint8)
 
 
-def _score(names: tuple[str, ...], tmp_path) -> dict[str, dict]:
-    gt, pred = _clip()
+def _score(names: tuple[str, ...], clip, tmp_path) -> dict[str, dict]:
+    gt, pred = clip
     sample = Sample("bench", pred, gt, identity=gt[0])
     metrics = [get_metric(name, device="cpu") for name in names]
     entries = score_sample(metrics, sample, tmp_path)
@@ -61,14 +49,14 @@ def _score(names: tuple[str, ...], tmp_path) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("suite", list(SUITES))
-def test_metric_suite_one_clip(benchmark, suite, tmp_path):
+def test_metric_suite_one_clip(benchmark, suite, clip, tmp_path):
     names = SUITES[suite]
     benchmark.group = "metric suite, one 3 s clip (75 frames, 128x128)"
     cpu: list[float] = []
 
     def timed() -> dict[str, dict]:
         start = time.process_time()
-        out = _score(names, tmp_path)
+        out = _score(names, clip, tmp_path)
         cpu.append(time.process_time() - start)
         return out
 
