@@ -370,6 +370,30 @@ def leaderboard(dataset, runs_dir, leaderboard_dir) -> None:
         click.echo(f"wrote {md} and {csv_path}")
 
 
+@main.command()
+@click.option("--dataset", default=None, help="One dataset (default: every dataset with runs).")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@click.option("--leaderboard-dir", default="leaderboards", show_default=True, type=click.Path())
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the page (default: reports/<dataset> beside the leaderboard "
+                   "folder; with several datasets, one folder each inside it).")
+@user_errors
+def report(dataset, runs_dir, leaderboard_dir, out_dir) -> None:
+    """Write the static HTML report of a dataset's runs: leaderboard, plots, paired tests,
+    videos, judges and provenance (index.html and its assets, no server needed)."""
+    from bench.report.html import report_dir, write_report
+
+    names = [dataset] if dataset else sorted(p.name for p in Path(runs_dir).glob("*")
+                                             if p.is_dir())
+    if not names:
+        raise click.ClickException(f"no runs under {runs_dir}")
+    for name in names:
+        where = report_dir(Path(leaderboard_dir), name) if out_dir is None else (
+            Path(out_dir) if dataset else Path(out_dir) / name)
+        made = write_report(name, Path(runs_dir), where, echo=_echo_err)
+        click.echo(f"wrote {made.page} ({len(made.plots)} plots, {len(made.videos)} videos)")
+
+
 @main.group()
 def judges() -> None:
     """Train the harness's own judges (SyncNet, emotion, AU classifiers) and report them."""

@@ -16,6 +16,16 @@ made by a judge that is not above chance on the real test clips are marked (`JUD
 CSV ``<col>_flag``); summaries that cannot be read are listed, not dropped.
 Summaries are read as strict JSON (non-finite numbers as ``"nan"``/``"inf"``/``"-inf"``,
 `bench.fileio`). Files are written atomically.
+
+The headline (issue 18) is not a mean rank over the columns, which put a still photo second of
+six because it wins PSNR, SSIM, CPBD, ACD and LSE-D against blurry faces: models get one rank
+per metric family (`FAMILIES`: sync, identity & quality, realism to the real videos,
+emotion), from paired tests over the clips (`significance`, `bench.report.paired`: Wilcoxon
+signed-rank, Holm-corrected over all pairs of models), with ties where the tests find no
+difference; cells not significantly different from a column's best are marked, and one
+sentence under the table says what the ranks are (`rank_sentence`). The Markdown is the
+compact view; `bench.report.html` renders the same cells (`leaderboard_table`) as a page with
+plots, the paired tests, videos, judges and provenance.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from bench.fileio import atomic_write_text, json_number
+from bench.report.paired import ColumnComparison, compare_column, family_ranks
 from bench.reported import PAPERS, Reported, reported_for
 from bench.results import ColumnResult
 
@@ -226,9 +237,10 @@ def _comparable(compared: list[Row], col: ColumnInfo
 
 def rank_models(rows: list[Row], cols: list[ColumnInfo], notes: list[str] | None = None
                 ) -> dict[int, dict[str, float]]:
-    """Rank talkbench's model rows against each other, per split and test set, per column.
+    """Order talkbench's model rows by value, per split and test set, per column (which model
+    is a column's best, for the bold cells; the headline ranks are `significance`'s).
 
-    Returns ``id(row) -> {column: rank, "mean_rank": ...}``. Rows are ranked only against rows
+    Returns ``id(row) -> {column: rank}``. Rows are ranked only against rows
     of the same split and the same test set (the summaries' ``provenance.test_set``: the hash
     of the exact test clips, which ``--max-test-clips`` changes; rows without it form one
     shared set). Within such a group, the model rows with a number in a column are ranked by
@@ -236,8 +248,8 @@ def rank_models(rows: list[Row], cols: list[ColumnInfo], notes: list[str] | None
     to the group's ground-truth row for ≈GT columns (which then need that row). Rows are
     compared on the clips every one of them scored (`_comparable`); when that is impossible
     the column is not ranked in that group and ``notes`` gets why. Columns with fewer than two
-    ranked models are not ranked; ``mean_rank`` averages a row's ranks over the columns where
-    it was ranked.
+    ranked models are not ranked. (There is no mean over the columns: a still photo wins
+    PSNR, SSIM, CPBD and ACD against any moving face, issue 18.)
     """
     out: dict[int, dict[str, float]] = {id(r): {} for r in rows if r.kind == "model"}
     groups: dict[tuple[str, str | None], list[Row]] = defaultdict(list)
@@ -276,11 +288,123 @@ def rank_models(rows: list[Row], cols: list[ColumnInfo], notes: list[str] | None
                 continue
             for key, rank in keys.rank(method="average").items():
                 out[key][c.name] = float(rank)
-    for ranks in out.values():
-        values = list(ranks.values())
-        if values:
-            ranks["mean_rank"] = float(np.mean(values))
     return out
+
+
+# -- the headline: ranks per metric family with ties from paired tests (issue 18) -----------
+
+FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sync": ("Sync", ("lse_c", "av_offset")),
+    "quality": ("Identity & quality", ("acd", "acd_openface", "psnr", "ssim", "cpbd", "fid",
+                                       "fid_emotion")),
+    "realism": ("Realism", ("blinks_per_s", "blink_duration_s", "au_f1", "au_acc")),
+    "emotion": ("Emotion", ("emoacc",)),
+}
+"""Family -> (label, the columns its rank is made of). Sync uses what seeds 001 and 003
+report for it (the SyncNet confidence LSE-C and the AV offset to the real clip); realism is
+closeness to the real videos (blinks, speech-related AU occurrence); LSE-D is in no family
+(`UNRANKED`)."""
+
+UNRANKED: dict[str, str] = {
+    "lse_d": "LSE-D is shown but not ranked: it is SyncNet's absolute audio-video distance at "
+             "the best offset, which a still or barely moving mouth keeps small (still-image "
+             "beats moving faces on it), while the confidence LSE-C measures how much better "
+             "the best offset is than the others",
+}
+"""Columns shown in the table but left out of every family rank, with why."""
+
+RANK_SENTENCE = (
+    "Ranks are per metric family ({families}): a model's rank is 1 + the number of models "
+    "significantly better than it on more of the family's columns than they are worse, "
+    "significant meaning a two-sided Wilcoxon signed-rank test over the clips every model "
+    "scored (≈GT columns: each clip's distance to its real clip) with p < 0.05 after a Holm "
+    "correction over all pairs of models, so equal ranks are statistical ties (bold: a "
+    "column's best model; italic: not significantly different from it).")
+"""The one sentence under the table that says what the ranks are."""
+
+
+def _groups(rows: list[Row]) -> dict[tuple[str, str | None], list[Row]]:
+    """The model and ground-truth rows by (split, test set): the rows compared together."""
+    groups: dict[tuple[str, str | None], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.kind in ("model", "ground-truth"):
+            groups[(row.split, row.test_set)].append(row)
+    return groups
+
+
+def family_of(col: ColumnInfo) -> str | None:
+    """The family whose rank ``col`` is part of (None: none)."""
+    return next((f for f, (_, names) in FAMILIES.items() if col.name in names), None)
+
+
+@dataclass
+class Significance:
+    """The paired tests of a leaderboard (`significance`): per group of rows compared
+    together, the column comparisons; per model row, its family ranks."""
+
+    comparisons: dict[tuple[str, str | None], dict[str, ColumnComparison]]
+    ranks: dict[int, dict[str, int]]  # id(row) -> family -> rank
+    families: list[str]  # the families with a column in the table, in FAMILIES order
+    notes: list[str]
+
+    def comparison(self, row: Row, column: str) -> ColumnComparison | None:
+        found = self.comparisons.get((row.split, row.test_set), {}).get(column)
+        return found if found is not None and found.best is not None else None
+
+
+def significance(rows: list[Row], cols: list[ColumnInfo], seed: int = 0) -> Significance:
+    """Paired tests of every pair of model rows, per group (split and test set) and column
+    with per-clip values in the summaries (`bench.report.paired.compare_column`: Wilcoxon
+    signed-rank, Holm over the column's pairs, paired bootstrap of the mean difference), and
+    each model row's rank per family (`FAMILIES`, `bench.report.paired.family_ranks`).
+    Columns without per-clip values (pooled, set-level, older summaries) are not tested; the
+    notes say which."""
+    cols = [c for c in cols if not c.detail]
+    families = [f for f in FAMILIES if any(family_of(c) == f for c in cols)]
+    out = Significance({}, {}, families, [])
+    untested: dict[str, list[str]] = defaultdict(list)
+    for key, group in _groups(rows).items():
+        models = [r for r in group if r.kind == "model"]
+        gt = next((r for r in group if r.kind == "ground-truth"), None)
+        comparisons: dict[str, ColumnComparison] = {}
+        for c in cols:
+            valued = [r for r in models if not math.isnan(_finite(r.values.get(c.name)))]
+            if len(valued) < 2:
+                continue
+            per_clip = {r.model: r.clip_values(c.name) for r in valued}
+            if any(v is None for v in per_clip.values()):
+                if family_of(c) is not None:
+                    untested[c.label].append(key[0])
+                continue
+            truth = gt.clip_values(c.name) if gt is not None else None
+            comparisons[c.name] = compare_column(c.name, c.higher_is_better,
+                                                 per_clip,  # type: ignore[arg-type]
+                                                 truth, seed=seed)
+        out.comparisons[key] = comparisons
+        by_name = {r.model: r for r in models}
+        for family in families:
+            tested = [comparisons[c.name] for c in cols if family_of(c) == family
+                      and c.name in comparisons and comparisons[c.name].best is not None]
+            for name, rank in family_ranks(tested).items():
+                out.ranks.setdefault(id(by_name[name]), {})[family] = rank
+    if untested:
+        out.notes.append(
+            "not ranked (shown only): " + ", ".join(sorted(untested)) + ": the summaries "
+            "hold no per-clip values for them (pooled over clips or set-level, or written "
+            "before per-clip values were recorded), so no paired test is possible")
+    if any(c.name in UNRANKED for c in cols):
+        out.notes += [text for name, text in UNRANKED.items() if any(c.name == name
+                                                                     for c in cols)]
+    return out
+
+
+def rank_sentence(families: list[str], cols: list[ColumnInfo]) -> str:
+    """`RANK_SENTENCE` naming the families present and their columns in the table."""
+    names = "; ".join(
+        f"{FAMILIES[f][0]}: " + ", ".join(c.label for c in cols
+                                           if family_of(c) == f and not c.detail)
+        for f in families)
+    return RANK_SENTENCE.format(families=names)
 
 
 def test_set_notes(rows: list[Row]) -> list[str]:
@@ -445,108 +569,171 @@ def judge_flags(rows: list[Row], cols: list[ColumnInfo],
     return out
 
 
-def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo], *,
-                    judges: dict[str, dict] | None = None,
-                    unreadable: dict[str, str] | None = None) -> str:
-    """The Markdown leaderboard (detail columns, e.g. per-AU scores, are in the CSV only).
+INTRO = ("Mean over test clips with its 95% bootstrap interval (2000 resamples of clips). "
+         "↑ higher is better, ↓ lower is better, ≈GT closest to the real videos. Reported rows "
+         "are the papers' numbers, on their own data and splits, not recomputed. — : not "
+         "measured for that row. (k/n): the value covers k of the row's n scored clips (the "
+         "notes say why). Models are compared only with models of the same split and test "
+         "clips; the sentence under the table says what the ranks are.")
+"""The paragraph above the leaderboard table (Markdown and HTML)."""
+
+
+@dataclass
+class Cell:
+    """One cell of the leaderboard: ``prefix`` (≥/≤ of a bounded reported value), ``text``,
+    its ``emphasis`` ("best": the column's best model, "tied": not significantly different
+    from it), ``coverage`` ("k/n" when the value covers fewer clips than the row scored) and
+    the numbers of its footnotes."""
+
+    text: str
+    emphasis: str | None = None
+    prefix: str = ""
+    coverage: str | None = None
+    notes: list[int] = field(default_factory=list)
+    sort: float | None = None  # the number to sort by (HTML)
+
+    def markdown(self) -> str:
+        text = self.text + (f" ({self.coverage})" if self.coverage else "")
+        text = {"best": f"**{text}**", "tied": f"*{text}*"}.get(self.emphasis or "", text)
+        return self.prefix + text + "".join(f" [{n}]" for n in self.notes)
+
+
+@dataclass
+class Table:
+    """The leaderboard as cells (`leaderboard_table`): what the Markdown and the HTML report
+    render."""
+
+    header: list[str]
+    rows: list[Row]  # in display order
+    cells: list[list[Cell]]
+    notes: list[str]  # numbered footnotes (1-based in the cells)
+    cols: list[ColumnInfo]  # the metric columns shown (no detail columns)
+    significance: Significance
+    n_lead: int  # columns before the metric columns (model ... family ranks)
+
+
+def leaderboard_table(rows: list[Row], cols: list[ColumnInfo], *,
+                      judges: dict[str, dict] | None = None,
+                      unreadable: dict[str, str] | None = None) -> Table:
+    """The leaderboard's cells and footnotes (detail columns, e.g. per-AU scores, left out).
 
     A cell whose value covers fewer clips than its row scored says so, ``0.180 (1/2)``, with
     a footnote naming the clips left out and why; cells made by a judge below chance
     (``judges``: split -> judge -> report, `judge_flags`) are marked; ``unreadable``
-    (summary path -> reason) lists the rows that could not be read."""
+    (summary path -> reason) lists the rows that could not be read. Model rows are sorted
+    by their family ranks (`significance`), sync first."""
     all_cols = cols
     cols = [c for c in cols if not c.detail]
     notes: list[str] = []
 
-    def note(text: str) -> str:
+    def note(text: str) -> int:
         if text not in notes:
             notes.append(text)
-        return f"[{notes.index(text) + 1}]"
+        return notes.index(text) + 1
 
-    lines = [f"# talkbench leaderboard: {dataset}", ""]
-    lines.append("Mean over test clips with its 95% bootstrap interval (2000 resamples of "
-                 "clips). ↑ higher is better, ↓ lower is better, ≈GT closest to the real "
-                 "videos. Reported rows are the papers' numbers, on their own data and "
-                 "splits, not recomputed. — : not measured for that row. (k/n): the value "
-                 "covers k of the row's n scored clips (the notes say why). Rank: mean over "
-                 "the columns of the model's rank among talkbench's models on the same split "
-                 "and test clips, each column compared on the clips every ranked row scored "
-                 "(≈GT columns by distance to the ground-truth row); the best model of each "
-                 "column is in bold.")
-    lines.append("")
     rank_notes: list[str] = []
     ranks = rank_models(rows, cols, rank_notes)
+    tests = significance(rows, cols)
     flags = judge_flags(rows, all_cols, judges)
     rows = sorted(rows, key=lambda r: (r.kind != "model", r.split, r.test_set or "",
-                                       ranks.get(id(r), {}).get("mean_rank", math.inf),
-                                       r.model))
-    header = (["Model", "Source", "Split", "Clips", "Rank"]
+                                       _rank_key(tests, r), r.model))
+    header = (["Model", "Source", "Split", "Clips"]
+              + [FAMILIES[f][0] for f in tests.families]
               + [f"{c.label} {arrow(c.higher_is_better)}" for c in cols])
-    cells: list[list[str]] = []
+    cells: list[list[Cell]] = []
     for row in rows:
-        clips = "—"
+        clips = Cell("—")
         if row.kind != "reported":
-            clips = f"{row.n_clips}/{row.n_test}"
+            clips = Cell(f"{row.n_clips}/{row.n_test}", sort=row.n_clips)
             if row.skipped:
                 reasons: dict[str, int] = defaultdict(int)
                 for reason in row.skipped.values():
                     reasons[_reason_kind(reason)] += 1
                 detail = "; ".join(f"{n} {k}" for k, n in sorted(reasons.items()))
-                clips += " " + note(f"{row.model}: {len(row.skipped)} of {row.n_test} test "
-                                    f"clips skipped ({detail}); first: "
-                                    f"{next(iter(row.skipped.values()))}")
+                clips.notes.append(note(f"{row.model}: {len(row.skipped)} of {row.n_test} "
+                                        f"test clips skipped ({detail}); first: "
+                                        f"{next(iter(row.skipped.values()))}"))
             partial = [(c, partial_coverage(row, c)) for c in cols]
             partial = [(c, p) for c, p in partial if p is not None]
             if partial:
-                clips += " " + note(
+                clips.notes.append(note(
                     f"{row.model}: not every metric scored all {row.n_clips} clips: "
-                    + ", ".join(f"{c.label} {k}/{n}" for c, (k, n) in partial))
+                    + ", ".join(f"{c.label} {k}/{n}" for c, (k, n) in partial)))
         row_ranks = ranks.get(id(row), {})
-        mean_rank = row_ranks.get("mean_rank")
-        line = [row.model, row.source, row.split, clips,
-                "—" if mean_rank is None else f"{mean_rank:.1f}"]
+        family = tests.ranks.get(id(row), {})
+        line = [Cell(row.model), Cell(row.source), Cell(row.split), clips]
+        line += [Cell(str(family[f]), sort=family[f]) if f in family else Cell("—")
+                 for f in tests.families]
         for c in cols:
             value = row.values.get(c.name)
-            text = _cell(value, c.fmt)
-            if row_ranks.get(c.name) == 1.0:
-                text = f"**{text}**"
+            number = _finite(value)
+            cell = Cell(_cell(value, c.fmt), sort=None if math.isnan(number) else number)
+            compared = tests.comparison(row, c.name) if row.kind == "model" else None
+            if compared is not None and row.model in compared.values:
+                if compared.loss(row.model) == compared.loss(compared.best):  # type: ignore
+                    cell.emphasis = "best"
+                elif compared.tied_with_best(row.model):
+                    cell.emphasis = "tied"
+            elif row_ranks.get(c.name) == 1.0:
+                cell.emphasis = "best"
             coverage = partial_coverage(row, c)
             if coverage is not None:
-                text += f" ({coverage[0]}/{coverage[1]}) " + note(
+                cell.coverage = f"{coverage[0]}/{coverage[1]}"
+                cell.notes.append(note(
                     f"{row.model}, {c.label}: {coverage[1] - coverage[0]} of {coverage[1]} "
-                    f"clips left out: {missing_reasons(row, c)}")
+                    f"clips left out: {missing_reasons(row, c)}"))
             if value is not None and not value.available:
-                text += " " + note(f"unavailable: {value.unavailable}")
+                cell.notes.append(note(f"unavailable: {value.unavailable}"))
             if value is not None and value.bound:
-                text = ("≥ " if value.bound == "lower" else "≤ ") + text
-                text += " " + note(f"{row.source}, {c.label}: {value.note}")
+                cell.prefix = "≥ " if value.bound == "lower" else "≤ "
+                cell.notes.append(note(f"{row.source}, {c.label}: {value.note}"))
             if (id(row), c.name) in flags:
-                text += " " + note(flags[(id(row), c.name)])
-            line.append(text)
+                cell.notes.append(note(flags[(id(row), c.name)]))
+            line.append(cell)
         cells.append(line)
-    for text in test_set_notes(rows) + rank_notes:
+    for text in test_set_notes(rows) + rank_notes + tests.notes:
         note(text)
     if unreadable:
         for path, reason in unreadable.items():
             note(f"not shown: {path} could not be read ({reason}); rerun that model to "
                  "rewrite it")
-    table = pd.DataFrame(cells, columns=pd.Index(header), dtype=object)
+    return Table(header, rows, cells, notes, cols, tests, 4 + len(tests.families))
+
+
+def render_markdown(dataset: str, rows: list[Row], cols: list[ColumnInfo], *,
+                    judges: dict[str, dict] | None = None,
+                    unreadable: dict[str, str] | None = None) -> str:
+    """The Markdown leaderboard (`leaderboard_table`; detail columns, e.g. per-AU scores, are
+    in the CSV only), the sentence saying what the ranks are under it, then the notes."""
+    board = leaderboard_table(rows, cols, judges=judges, unreadable=unreadable)
+    lines = [f"# talkbench leaderboard: {dataset}", "", INTRO, ""]
+    table = pd.DataFrame([[cell.markdown() for cell in line] for line in board.cells],
+                         columns=pd.Index(board.header), dtype=object)
     lines += markdown_table(table, right_from=4)
     lines.append("")
-    provenance = _provenance_notes(rows)
-    if notes or provenance:
+    if board.significance.families:
+        lines.append(rank_sentence(board.significance.families, board.cols))
+        lines.append("")
+    provenance = _provenance_notes(board.rows)
+    if board.notes or provenance:
         lines.append("Notes")
         lines.append("")
-        for i, text in enumerate(notes, 1):
+        for i, text in enumerate(board.notes, 1):
             lines.append(f"{i}. {text}")
         lines.extend(provenance)
         lines.append("")
-    used = sorted({r.source.split()[1] for r in rows if r.kind == "reported"})
+    used = sorted({r.source.split()[1] for r in board.rows if r.kind == "reported"})
     if used:
         lines.append("Reported sources: " + "; ".join(f"{s}: {PAPERS.get(s, s)}" for s in used)
                      + ".")
         lines.append("")
     return "\n".join(lines)
+
+
+def _rank_key(tests: Significance, row: Row) -> tuple[float, ...]:
+    """A row's family ranks in `FAMILIES` order (unranked last), for sorting the table."""
+    ranks = tests.ranks.get(id(row), {})
+    return tuple(float(ranks.get(f, math.inf)) for f in tests.families)
 
 
 def markdown_table(table: pd.DataFrame, right_from: int = 0) -> list[str]:
@@ -613,16 +800,17 @@ def _csv_number(value: float | None) -> float | str | None:
 def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo],
                       judges: dict[str, dict] | None = None) -> pd.DataFrame:
     """The leaderboard as a table, one row per row: ``kind``, ``model``, ``source``, ``split``,
-    ``n_clips``, ``n_test``, ``n_skipped``, ``mean_rank``, ``test_set``, then per metric
-    column ``<name>``, ``<name>_ci_low``, ``<name>_ci_high`` (empty when there is no value),
+    ``n_clips``, ``n_test``, ``n_skipped``, ``test_set``, ``rank_<family>`` per metric family
+    with a column in the table (`significance`: 1 = best, equal ranks are ties), then per
+    metric column ``<name>``, ``<name>_ci_low``, ``<name>_ci_high`` (empty when there is no value),
     ``<name>_n`` (clips that made the value), ``<name>_unavailable`` (why there is no value,
     or which clips the value leaves out and why) and ``<name>_flag`` ("judge below chance"
     when the judge that produced it did not learn, `JUDGE_QUALITY`); None where there is
     nothing to show. Object columns, so integers stay integers."""
-    ranks = rank_models(rows, cols)
+    tests = significance(rows, cols)
     flags = judge_flags(rows, cols, judges)
     header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped",
-              "mean_rank", "test_set"]
+              "test_set"] + [f"rank_{f}" for f in tests.families]
     for c in cols:
         header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high", f"{c.name}_n",
                    f"{c.name}_unavailable", f"{c.name}_flag"]
@@ -630,7 +818,8 @@ def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo],
     for row in rows:
         out = [row.kind, row.model, row.source, row.split or None, row.n_clips,
                row.n_test, len(row.skipped) if row.kind != "reported" else None,
-               ranks.get(id(row), {}).get("mean_rank"), row.test_set]
+               row.test_set]
+        out += [tests.ranks.get(id(row), {}).get(f) for f in tests.families]
         for c in cols:
             v = row.values.get(c.name)
             flag = "judge below chance" if (id(row), c.name) in flags else None

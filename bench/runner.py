@@ -5,7 +5,7 @@
 3. score the real test clips: the ground-truth row (`stages.score`, `stages.summarise`);
 4. per model: fit or load (`stages.train`), generate (`stages.generate`), score, summarise,
    and draw frame strips (`bench.report.strips`);
-5. write the leaderboard (`bench.leaderboard`).
+5. write the leaderboard (`bench.leaderboard`) and the HTML report (`bench.report.html`).
 
 Every stage caches its records by content (`bench.core.cache`), so a run killed at any point
 and started again finishes the same leaderboard without redoing finished work. Layout:
@@ -91,6 +91,7 @@ def _run(ws: Workspace, cfg: RunConfig, echo: Echo) -> RunResult:
             summaries[cls.name] = summary
 
     csv_path, md_path = write_run_leaderboard(ws)
+    write_run_report(ws, md_path)
     return RunResult(cfg.dataset, ws.split.name, summaries, md_path, csv_path, ws.problems)
 
 
@@ -145,6 +146,27 @@ def run_model(ws: Workspace, cls: type[Adapter], test: list[ClipRef],
         write_strips(model_dir, ref.clip_id, pred, ws.load_clip(ref).frames, by_emotion,
                      ref.emotion)
     return summary
+
+
+def write_run_report(ws: Workspace, md_path: Path) -> Path | None:
+    """The HTML report of the leaderboard's rows (`bench.report.html`), in
+    ``reports/<leaderboard name>/`` beside the leaderboard folder; a report that fails is a
+    warning (the leaderboard is written), not a failed run."""
+    from bench.report.html import report_dir, write_report
+
+    cfg, kw = ws.cfg, {}
+    if ws.protocol.name != "default":
+        kw = {"splits": [ws.split.name], "metrics": ws.metric_names(),
+              "reported": ws.protocol.reported_for(cfg.dataset)}
+    try:
+        report = write_report(cfg.dataset, Path(cfg.runs_dir),
+                              report_dir(md_path.parent, md_path.stem), name=md_path.stem,
+                              echo=ws.echo, **kw)
+    except Exception as err:  # noqa: BLE001 - the report is a view, not a stage
+        ws.echo(f"warning: the HTML report was not written: {err}")
+        return None
+    ws.echo(f"report: {report.page}")
+    return report.page
 
 
 def write_run_leaderboard(ws: Workspace) -> tuple[Path, Path]:

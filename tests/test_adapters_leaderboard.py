@@ -92,8 +92,9 @@ def test_small_reported_values_are_not_shown_as_zero():
     assert _cell(ColumnResult("reported", 23.565), ".2f") == "23.57"
 
 
-def test_models_are_ranked_per_column_and_sorted_by_mean_rank():
-    """Rank 1 = best; ≈GT columns rank by distance to the ground-truth row; ties share."""
+def test_models_are_ranked_per_column_by_value():
+    """Rank 1 = best; ≈GT columns rank by distance to the ground-truth row; ties share; no
+    mean over the columns (issue 18)."""
     def with_blink(summary, rate):
         summary["columns"]["blinks"] = {"label": "Blinks/s", "higher_is_better": None}
         summary["aggregate"]["blinks"] = {"kind": "mean", "value": rate, "n": 4}
@@ -109,14 +110,89 @@ def test_models_are_ranked_per_column_and_sorted_by_mean_rank():
     ranks = {r.model: rank_models(rows, cols)[id(r)] for r in rows if r.kind == "model"}
     assert ranks["a"]["psnr"] == 3.0 and ranks["b"]["psnr"] == ranks["c"]["psnr"] == 1.5
     assert (ranks["b"]["blinks"], ranks["c"]["blinks"], ranks["a"]["blinks"]) == (1, 2, 3)
-    assert ranks["b"]["mean_rank"] == pytest.approx(1.25)
+    assert "mean_rank" not in ranks["b"]
     md = render_markdown("synthetic", rows, cols)
-    model_lines = [line for line in md.splitlines() if line.startswith("| ") and
-                   line.split(" | ")[0][2:] in ("a", "b", "c")]
-    assert [line.split(" | ")[0][2:] for line in model_lines] == ["b", "c", "a"]
-    assert "| 1.2 |" in model_lines[0] or "| 1.3 |" in model_lines[0]
-    assert "**0.350**" in model_lines[0] and "**" not in model_lines[2]
-    assert ",mean_rank," in render_csv(rows, cols).splitlines()[0]
+    line_b = next(x for x in md.splitlines() if x.startswith("| b |"))
+    assert "**0.350**" in line_b
+    assert "mean_rank" not in render_csv(rows, cols).splitlines()[0]
+
+
+def _clip_summary(model: str, values: dict[str, list[float]], kind: str = "model") -> dict:
+    """A summary with per-clip values (``values``: column -> one value per clip c0, c1, ...),
+    as `bench.aggregate.coverage` writes them."""
+    from bench.results import ClipResult, mean_over_clips
+
+    labels = {"psnr": ("PSNR", True, "psnr"), "lse_d": ("LSE-D", False, "lse"),
+              "lse_c": ("LSE-C", True, "lse"), "av_offset": ("AV offset", None, "lse")}
+    ids = [f"c{i}" for i in range(len(next(iter(values.values()))))]
+    summary = _summary(model, kind=kind)
+    summary.update(n_test=len(ids), n_scored=len(ids), columns={}, aggregate={},
+                   clips={"ids": ids, "missing": {}, "values": {}})
+    for column, per_clip in values.items():
+        label, higher, metric = labels[column]
+        summary["columns"][column] = {"label": label, "higher_is_better": higher,
+                                      "metric": metric, "aggregation": "mean"}
+        clips = [ClipResult(c, values={column: v}) for c, v in zip(ids, per_clip, strict=True)]
+        summary["aggregate"][column] = mean_over_clips(clips, column).to_dict()
+        summary["clips"]["missing"][column] = {}
+        summary["clips"]["values"][column] = list(per_clip)
+    return summary
+
+
+def test_headline_ranks_are_per_family_with_ties_from_paired_tests():
+    """Issue 18: a still photo wins PSNR and LSE-D against moving faces; it must not lead the
+    table. Sync is ranked on LSE-C (and AV offset) by paired tests: two generators that
+    differ by noise tie at 1, still-image is 3."""
+    rng = np.random.default_rng(0)
+    n = 12
+    hard = rng.normal(0.0, 1.0, n)  # what every model finds hard on each clip
+    still = {"psnr": 32 + hard, "lse_d": 15 + hard, "lse_c": 2.4 + 0.5 * hard,
+             "av_offset": np.zeros(n)}
+    a = {"psnr": 28 + hard, "lse_d": 23 + hard, "lse_c": 3.0 + 0.5 * hard
+         + rng.normal(0, 0.02, n), "av_offset": np.zeros(n)}
+    b = {k: v + (rng.normal(0, 0.02, n) if k == "lse_c" else 0) for k, v in a.items()}
+    truth = {"lse_d": 9 + hard, "lse_c": 6 + hard, "av_offset": np.zeros(n)}
+    summaries = [_clip_summary("still-image", {k: list(v) for k, v in still.items()}),
+                 _clip_summary("a", {k: list(v) for k, v in a.items()}),
+                 _clip_summary("b", {k: list(v) for k, v in b.items()}),
+                 _clip_summary("ground-truth", {k: list(v) for k, v in truth.items()},
+                               kind="ground-truth")]
+    rows, cols = build_table("synthetic", summaries, reported=[])
+    md = render_markdown("synthetic", rows, cols)
+    lines = md.splitlines()
+    header = next(x for x in lines if x.startswith("| Model |"))
+    assert "| Sync | Identity & quality |" in header and "Rank" not in header
+    table = {x.split(" | ")[0][2:]: x.split(" | ") for x in lines if x.startswith("| ")
+             and x.split(" | ")[0][2:] in ("a", "b", "still-image")}
+    order = [x.split(" | ")[0][2:] for x in lines if x.split(" | ")[0][2:] in table]
+    assert order == ["a", "b", "still-image"]  # by sync rank (a, b tie: by name)
+    assert table["a"][4] == table["b"][4] == "1" and table["still-image"][4] == "3"
+    assert table["still-image"][5] == "1" and table["a"][5] == "2"  # it does win PSNR
+    lse_c = header.split(" | ").index("LSE-C ↑")
+    cells = sorted([table["a"][lse_c], table["b"][lse_c]])
+    assert cells[0].startswith("**") and cells[1].startswith("*") and \
+        not cells[1].startswith("**")  # best bold, the tie italic
+    assert not table["still-image"][lse_c].startswith("*")
+    under = lines[lines.index(next(x for x in lines if x.startswith("| ground truth |"))) + 2]
+    assert under.startswith("Ranks are per metric family (Sync: LSE-C, AV offset; Identity & "
+                            "quality: PSNR)") and "Holm" in under and "Wilcoxon" in under
+    assert "LSE-D is shown but not ranked" in md
+    import csv
+    import io
+
+    csv_rows = list(csv.DictReader(io.StringIO(render_csv(rows, cols))))
+    ranks = {r["model"]: (r["rank_sync"], r["rank_quality"]) for r in csv_rows}
+    assert ranks["still-image"] == ("3", "1") and ranks["a"] == ("1", "2")
+    assert ranks["ground truth"] == ("", "")
+
+
+def test_rows_without_per_clip_values_are_not_ranked_and_say_why():
+    rows, cols = build_table("synthetic", [_summary("a", psnr=20.0), _summary("b", psnr=25.0)],
+                             reported=[])
+    md = render_markdown("synthetic", rows, cols)
+    line = next(x for x in md.splitlines() if x.startswith("| b |"))
+    assert line.split(" | ")[4] == "—" and "**25.000" in line  # best by value, not ranked
+    assert "not ranked (shown only): PSNR" in md
 
 
 def test_model_footnote_says_how_long_it_trained_and_with_which_perceptual_network():
@@ -168,8 +244,8 @@ def test_write_leaderboard_name_splits_metrics_and_reported(tmp_path):
     assert "LSE-C ↑" in text and "PSNR" not in text and "FID" not in text
     assert "7.250" in text and "reported: seed002 Table 1" in text and "seed003" not in text
     header = csv_path.read_text().splitlines()[0].split(",")
-    assert header[8:] == ["test_set", "lse_c", "lse_c_ci_low", "lse_c_ci_high", "lse_c_n",
-                          "lse_c_unavailable", "lse_c_flag"]
+    assert header[7:] == ["test_set", "rank_sync", "lse_c", "lse_c_ci_low", "lse_c_ci_high",
+                          "lse_c_n", "lse_c_unavailable", "lse_c_flag"]
 
     # by column name too; no reported rows
     _, md = write_leaderboard("crema-d", runs, tmp_path / "lb", name="only-psnr",
