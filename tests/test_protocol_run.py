@@ -46,7 +46,7 @@ def test_protocol_all_models_are_the_papers_that_exist_plus_the_baseline():
     from bench.runner import resolve_models
 
     names = [cls.name for cls in resolve_models(["all"], get_protocol("goyal2023"))]
-    assert names == ["still-image", "eskimez-emotion"]
+    assert names == ["still-image", "emotion-wav2lip", "wav2lip", "eskimez-emotion"]
     names = [cls.name for cls in resolve_models(["all"], get_protocol("vougioukas2019"))]
     assert names == ["still-image", "vougioukas", "static-gan", "speech2vid"]
 

@@ -19,6 +19,8 @@ ADAPTERS.add("deformable-emotion", "bench.adapters.deformable_emotion:Deformable
 ADAPTERS.add("vougioukas", "bench.adapters.vougioukas:Vougioukas")
 ADAPTERS.add("static-gan", "bench.adapters.static_gan:StaticGAN")
 ADAPTERS.add("speech2vid", "bench.adapters.speech2vid:Speech2Vid")
+ADAPTERS.add("wav2lip", "bench.adapters.wav2lip:Wav2Lip")
+ADAPTERS.add("emotion-wav2lip", "bench.adapters.emotion_wav2lip:EmotionWav2Lip")
 
 _ENTRY_POINTS_LOADED = False
 

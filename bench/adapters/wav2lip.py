@@ -1,0 +1,116 @@
+"""``wav2lip``: Prajwal et al. 2020, the lip-sync generator with an expert lip-sync
+discriminator (:mod:`bench.generators.wav2lip`, :mod:`bench.generators.wav2lip_training`,
+:mod:`bench.generators.lip_sync_expert`); the base model of seed 002.
+
+From one identity image it makes a talking still: the image, lower half masked, and the image
+as the reference, with each frame's mel window (:mod:`bench.generators.wav2lip_audio`).
+
+Budgets (same code path, only sizes and schedules change):
+
+- ``paper``: 96x96 faces and the public code's layer widths (``models/wav2lip.py``,
+  ``models/syncnet.py``), batch 16 windows of 5 frames, Adam 1e-4, expert batch 64 at Adam
+  1e-4 (``hparams.py``), sync weight 0.03 once the expert's validation sync loss is below
+  0.75 (checked every 3000 steps); training lengths are ours (the code trains until stopped);
+- ``demo``: 48x48 faces (four stride-2 stages), channels narrowed about 8x, see
+  :data:`DEMO` for the step counts and the time they take on a 2-core CPU;
+- ``smoke``: 24x24, a few steps (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.adapters.torch_base import TorchAdapter
+from bench.data.clip import Clip
+from bench.generators.lip_sync_expert import MelBank, expert_sync_accuracy, load_mel_bank
+from bench.generators.wav2lip import Wav2LipConfig, Wav2LipGenerator
+from bench.generators.wav2lip_training import Wav2LipTrainer, window_l1
+
+PAPER = Wav2LipConfig()
+
+DEMO = Wav2LipConfig(
+    size=48, face_channels=(4, 8, 16, 32, 64, 64), face_residual=(0, 0, 1, 1, 1),
+    audio_channels=(8, 16, 32, 64, 64), audio_residual=(1, 1, 1, 0),
+    decoder_channels=(64, 64, 48, 32, 16, 8), decoder_residual=(0, 0, 1, 1, 1, 0),
+    output_hidden=8,
+    expert_face_channels=(8, 16, 32, 64, 64), expert_face_residual=(0, 0, 1, 1, 0),
+    expert_audio_channels=(8, 16, 32, 64, 64), expert_audio_residual=(1, 1, 1, 0),
+    expert_batch=32, expert_lr=1e-3, expert_steps=300, expert_min_offset=1,
+    batch=4, lr=3e-3, steps=500, eval_every=100, eval_batches=2)
+"""Measured on the 2-core box (see the adapter's module docstring for the figures)."""
+
+SMOKE = Wav2LipConfig(
+    size=24, face_channels=(4, 8, 8, 16, 16), face_residual=(0, 1, 0, 0),
+    audio_channels=(4, 8, 8, 16, 16), audio_residual=(1, 0, 0, 0),
+    decoder_channels=(16, 16, 8, 8, 8), decoder_residual=(0, 0, 1, 0, 0), output_hidden=8,
+    expert_face_channels=(8, 8, 16, 16), expert_face_residual=(0, 0, 0, 0),
+    expert_audio_channels=(8, 8, 8, 16, 16), expert_audio_residual=(0, 0, 0, 0),
+    expert_batch=8, expert_lr=1e-3, expert_steps=3, batch=2, lr=1e-3, steps=3, eval_every=2,
+    eval_batches=1, generate_chunk=16)
+
+
+class Wav2Lip(TorchAdapter):
+    """Adapter for :mod:`bench.generators.wav2lip`."""
+
+    name = "wav2lip"
+    paper = ("Prajwal, Mukhopadhyay, Namboodiri, Jawahar 2020, A lip sync expert is all you "
+             "need for speech to lip generation in the wild, ACM MM (base model of seed 002)")
+    needs_emotion = False
+    configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
+    paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
+    side_stages = ("wav2lip: expert",)
+    trainer_class: type[Wav2LipTrainer] = Wav2LipTrainer
+    max_val_clips = 8
+    """Validation clips loaded for the sync gate and the logged checks."""
+
+    def profile_options(self, steps: int) -> dict[str, Any]:
+        return {**super().profile_options(steps), "expert_steps": steps, "eval_every": steps}
+
+    def build(self, cfg: Wav2LipConfig) -> nn.ModuleDict:
+        return Wav2LipGenerator(cfg)
+
+    def banks(self, train: Sequence[Clip], val: Sequence[Clip] | None,
+              cfg: Wav2LipConfig) -> tuple[MelBank, MelBank | None]:
+        train_bank = load_mel_bank(train, cfg.size)
+        val_bank = None
+        if val is not None and len(val):
+            try:
+                val_bank = load_mel_bank(val, cfg.size, max_clips=self.max_val_clips)
+            except ValueError:  # no validation clip long enough
+                val_bank = None
+        return train_bank, val_bank
+
+    def make_trainer(self, train: Sequence[Clip], val: Sequence[Clip] | None,
+                     cfg: Wav2LipConfig) -> Wav2LipTrainer:
+        train_bank, val_bank = self.banks(train, val, cfg)
+        self.notes["mel"] = ("Wav2Lip mel: 16 kHz, pre-emphasis 0.97, n_fft 800, hop 200, "
+                             "win 800, 80 bands 55-7600 Hz, [-4, 4]")
+        return self.trainer_class(self.nets, cfg, train_bank, val_bank, self.torch_device,
+                                  self.seed)
+
+    def train_model(self, train: Sequence[Clip], val: Sequence[Clip] | None,
+                    cfg: Wav2LipConfig) -> dict[str, Any]:
+        trainer = self.make_trainer(train, val, cfg)
+        log = trainer.fit()
+        log.update(self.checks(trainer))
+        return log
+
+    def checks(self, trainer: Wav2LipTrainer) -> dict[str, Any]:
+        """Logged after training: the expert on in-sync vs 10-frame-shifted windows and the
+        generator's L1, on validation clips (training clips when there are none)."""
+        check = trainer.val_bank
+        return {"expert_check": {
+                    "on": ("validation clips" if check is not trainer.train_bank
+                           else "training clips"),
+                    **expert_sync_accuracy(trainer.expert, check, shift=10,
+                                           device=self.torch_device)},
+                "val_l1": round(window_l1(trainer), 5)}
+
+    def synthesize(self, image: torch.Tensor, audio: np.ndarray, emotion: str | None,
+                   num_frames: int, generator: torch.Generator) -> torch.Tensor:
+        return self.nets.synthesize_still(image, audio, num_frames)
