@@ -55,7 +55,7 @@ KNOWN_COLUMNS: dict[str, tuple[str, bool | None]] = {
     "acd_openface": ("ACD (OpenFace)", False),
     "lse_d": ("LSE-D", False),
     "lse_c": ("LSE-C", True),
-    "av_offset": ("AV offset", None),
+    "av_offset": ("|AV offset|", None),
     "blinks_per_s": ("Blinks/s", None),
     "blink_duration_s": ("Blink dur. (s)", None),
     "fid": ("FID", False),

@@ -47,6 +47,26 @@ def test_a_frame_against_itself_is_zero(clips):
     assert values["acd_frames"] == 1 and values["acd_frames_without_face"] == 0
 
 
+def test_real_video_does_not_count_the_identity_frame_against_itself(clips):
+    """Ground-truth row: the real frames against the identity image, which is one of them;
+    that frame (distance 0) is left out. A generated video whose frames equal the identity
+    image (a still generator) still counts every frame."""
+    frames = clips["spk02"][0]
+    identity = frames[0]
+    metric = ACD(device="cpu")
+    sample = Sample("gt", pred=frames, gt=frames, identity=identity)
+    real = metric.score(sample)
+    embeddings, reference = sample_embeddings(sample), identity_embedding(sample)
+    by_hand = np.linalg.norm(embeddings[1:] - reference, axis=1).mean()
+    assert real["acd"] == pytest.approx(by_hand, abs=1e-12)
+    assert real["acd_frames"] == len(frames) - 1
+    all_frames = np.linalg.norm(embeddings - reference, axis=1).mean()
+    assert real["acd"] > all_frames  # counting the zero would lower it
+    still = np.repeat(identity[None], 4, axis=0)
+    generated = metric.score(Sample("still", pred=still, gt=frames[:4], identity=identity))
+    assert generated["acd_frames"] == 4 and generated["acd"] < 0.05
+
+
 def test_other_speakers_are_farther_than_the_same_speaker(clips):
     identity = clips["spk01"][0][0]
     metric = ACD(device="cpu")

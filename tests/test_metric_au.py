@@ -178,19 +178,23 @@ def test_metric_pools_frame_counts_over_clips():
     va, vb = metric.update(a), metric.update(b)
     assert va["au10_f1"] == pytest.approx(2 / 3) and vb["au10_f1"] == pytest.approx(0.5)
     assert va["au10_tp"] == 1 and va["au10_fp"] == 1 and va["au10_tn"] == 2
-    assert va["au14_f1"] == 1.0 and va["au_acc"] == pytest.approx(100 * (0.75 + 4) / 5)
-    assert va["au_f1"] == pytest.approx((2 / 3 + 4) / 5) and va["au_f1_aus"] == 5
+    # AU14 is invisible to landmark labellers: unavailable, the averages over the other four
+    assert np.isnan(va["au14_f1"]) and va["au_acc"] == pytest.approx(100 * (0.75 + 3) / 4)
+    assert va["au_f1"] == pytest.approx((2 / 3 + 3) / 4) and va["au_f1_aus"] == 4
     out = metric.compute()
     assert out["au10_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 2))  # not (2/3 + 1/2) / 2
     assert out["au10_acc"] == pytest.approx(100 * 5 / 8)
-    assert out["au_f1"] == pytest.approx((4 / 7 + 4) / 5)
-    assert out["au_acc"] == pytest.approx(100 * (5 / 8 + 4) / 5)
-    assert out["au_frames"] == 8
+    assert out["au_f1"] == pytest.approx((4 / 7 + 3) / 4)
+    assert out["au_acc"] == pytest.approx(100 * (5 / 8 + 3) / 4)
+    assert out["au_frames"] == 8 and np.isnan(out["au14_f1"])
 
     # the same through the test-set reduction from cached clip states
     states = [(metric.clip_state(s), None) for s in (a, b)]
     pooled = metric.compute_from_states(states)
-    assert all(pooled[k] == pytest.approx(out[k]) for k in pooled)
+    assert isinstance(pooled["au14_f1"], MetricUnavailable)
+    assert "cannot be seen in 68 landmarks" in str(pooled["au14_f1"])
+    assert all(pooled[k] == pytest.approx(out[k]) for k in pooled if k[:4] != "au14")
+    assert "AU14 unavailable" in metric.provenance()["averaged_aus"]
     assert str(states[0][0]["source"]) == "landmark-rules"
     reduced = metric.reduce([ClipResult(c, state=s) for c, (s, _) in zip("ab", states,
                                                                           strict=True)])
@@ -299,7 +303,7 @@ def test_metric_with_openface_csvs(tmp_path):
     metric = AU(device="cpu")
     metric.use_openface(tmp_path / "gen", tmp_path / "real")
     assert metric.label_source() == "openface" and not metric.needs_trained_judge()
-    assert metric.version.startswith("1/openface-")  # other CSVs, other cached results
+    assert metric.version.startswith("2/openface-")  # other CSVs, other cached results
     frames = np.zeros((5, 4, 4, 3), np.uint8)
     values = metric.update(Sample("c1", pred=frames, gt=frames.copy()))
     # AU25 on frames 0-3 (frame 4 failed in the real CSV): TP 1, FP 1, FN 1, TN 1
@@ -384,9 +388,9 @@ def test_smoke_training_gives_a_loadable_judge_the_metric_uses(prepared, tmp_pat
     assert values["au_acc"] == 100.0  # same frames, same labeller
     prov = metric.provenance()
     assert prov["labels"] == "au-classifier" and "talkbench-trained au" in prov["judge"]
-    assert metric.version == f"1/au-classifier-{found.record['weights_sha256'][:12]}"
+    assert metric.version == f"2/au-classifier-{found.record['weights_sha256'][:12]}"
     plain = AU(device="cpu")  # no dataset: the rules
-    assert plain.label_source() == "landmark-rules" and plain.version == "1/landmark-rules"
+    assert plain.label_source() == "landmark-rules" and plain.version == "2/landmark-rules"
 
 
 def test_rules_metric_end_to_end(prepared):

@@ -450,8 +450,9 @@ def test_metric_class_resizes_rgb_crops_and_averages(tmp_path, weights_env):
     net, _ = sn.random_syncnet(0, device="cpu")
     torch.save(net.state_dict(), tmp_path / "random.pt")
     metric = LSE(device="cpu", weights=tmp_path / "random.pt")
-    assert [c.name for c in metric.columns] == ["lse_d", "lse_c", "av_offset"]
-    assert [c.higher_is_better for c in metric.columns] == [False, True, None]
+    assert [c.name for c in metric.columns] == ["lse_d", "lse_c", "av_offset",
+                                                "av_offset_signed"]
+    assert [c.higher_is_better for c in metric.columns] == [False, True, None, None]
     assert metric.needs == frozenset({"audio"}) and metric.on_ground_truth
 
     rows, expected = [], []
@@ -465,7 +466,8 @@ def test_metric_class_resizes_rgb_crops_and_averages(tmp_path, weights_env):
     for row, result in zip(rows, expected, strict=True):
         assert row["lse_d"] == pytest.approx(result.lse_d, abs=1e-4)
         assert row["lse_c"] == pytest.approx(result.lse_c, abs=1e-4)
-        assert row["av_offset"] == result.av_offset
+        assert row["av_offset"] == abs(result.av_offset)
+        assert row["av_offset_signed"] == result.av_offset
     total = metric.compute()
     assert total["lse_d"] == pytest.approx(np.mean([r["lse_d"] for r in rows]))
     provenance = metric.provenance()
@@ -484,6 +486,41 @@ def test_resize_is_bilinear_with_pixel_centres():
     # Source x of output pixel j: (j + 0.5) / 2 - 0.5, clamped to [0, 1].
     assert out[0, 0, 0].tolist() == [0, 25, 75, 100]
     assert resize_frames(out, size=4) is out  # already the size: untouched
+
+
+def test_resize_is_opencvs_own_on_face_crops():
+    """syncnet_python resizes with ``cv2.resize(img, (224, 224))`` (INTER_LINEAR): the same
+    pixels here, to the grey level (torch's float bilinear missed by one on ~12 % of pixels)."""
+    import cv2
+    import skimage.data
+
+    face = np.ascontiguousarray(skimage.data.astronaut()[30:158, 150:278])  # her face, 128 px
+    rng = np.random.default_rng(0)
+    frames = np.stack([face, np.clip(face + rng.integers(-40, 40, face.shape), 0, 255)
+                       .astype(np.uint8)])
+    out = resize_frames(torch.from_numpy(frames).permute(0, 3, 1, 2))
+    for got, frame in zip(out.permute(0, 2, 3, 1).numpy(), frames, strict=True):
+        assert np.array_equal(got, cv2.resize(frame, (224, 224)))
+    torch_bilinear = torch.nn.functional.interpolate(
+        torch.from_numpy(frames).permute(0, 3, 1, 2).float(), size=(224, 224),
+        mode="bilinear", align_corners=False).round().to(torch.uint8)
+    assert not torch.equal(torch_bilinear, out)  # the test can tell the two apart
+
+
+def test_av_offset_column_is_the_mean_absolute_offset():
+    """+k and -k must not cancel: the column is the mean |offset|, the signed mean a detail."""
+    from bench.metrics.base import Aggregation
+
+    metric = LSE(device="cpu")
+    for signed in (2.0, -2.0):
+        metric.score = lambda sample, k=signed: {"lse_d": 7.0, "lse_c": 1.0,
+                                                 "av_offset": abs(k), "av_offset_signed": k}
+        metric.update(Sample(clip_id=str(signed), pred=np.zeros((1, 8, 8, 3), np.uint8)))
+    total = metric.compute()
+    assert total["av_offset"] == 2.0 and total["av_offset_signed"] == 0.0
+    detail = {c.name: c.detail for c in metric.columns}
+    assert detail["av_offset_signed"] and not detail["av_offset"]
+    assert all(c.aggregation == Aggregation.MEAN_OVER_CLIPS for c in metric.columns)
 
 
 def test_syncnet_crop_cuts_the_reference_square():

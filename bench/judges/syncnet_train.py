@@ -467,7 +467,8 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
              ) -> dict[str, Any]:
     """The SyncNet's quality on real (in-sync) clips, by the LSE metric's algorithm:
 
-    - ``lse_d``, ``lse_c``, ``av_offset``: means over clips of the real clips' values;
+    - ``lse_d``, ``lse_c``: means over clips of the real clips' values; ``av_offset``: mean
+      of the absolute offsets (as the LSE metric's column), ``av_offset_signed`` the signed mean;
     - ``offset_accuracy``: fraction of clips whose AV offset is within one frame of 0;
     - ``lse_c_shifted``, ``lse_d_shifted``: the same with the audio rolled by ``+shift`` and
       ``-shift`` frames (:func:`shift_audio`), averaged over both;
@@ -485,8 +486,8 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
     dev = resolve_device(device) if device is not None else next(judge.parameters()).device
     judge = judge.to(dev).eval()
     rows: dict[str, list[float]] = {k: [] for k in (
-        "lse_d", "lse_c", "av_offset", "in_sync_ok", "lse_d_shifted", "lse_c_shifted",
-        "shifted_ok", "dist_gap")}
+        "lse_d", "lse_c", "av_offset", "av_offset_signed", "in_sync_ok", "lse_d_shifted",
+        "lse_c_shifted", "shifted_ok", "dist_gap")}
     skipped: dict[str, str] = {}
     for i in range(len(clips)):
         clip = clips[i]
@@ -500,7 +501,8 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
             continue
         rows["lse_d"].append(real.lse_d)
         rows["lse_c"].append(real.lse_c)
-        rows["av_offset"].append(real.av_offset)
+        rows["av_offset"].append(abs(real.av_offset))
+        rows["av_offset_signed"].append(real.av_offset)
         rows["in_sync_ok"].append(float(abs(real.av_offset) <= 1))
         for result, expected in ((ahead, shift), (behind, -shift)):
             rows["lse_d_shifted"].append(result.lse_d)
@@ -517,6 +519,7 @@ def evaluate(judge: SyncNet, clips: Sequence[Any], *,
     if n:
         mean = {k: float(np.mean(np.asarray(v, dtype=np.float64))) for k, v in rows.items()}
         out.update(lse_d=mean["lse_d"], lse_c=mean["lse_c"], av_offset=mean["av_offset"],
+                   av_offset_signed=mean["av_offset_signed"],
                    offset_accuracy=mean["in_sync_ok"], lse_d_shifted=mean["lse_d_shifted"],
                    lse_c_shifted=mean["lse_c_shifted"],
                    shifted_offset_accuracy=mean["shifted_ok"], dist_gap=mean["dist_gap"])

@@ -20,7 +20,9 @@ Frames without a face are left out of the mean; how many were used is returned w
 clip's values (``acd_frames``, ``acd_frames_without_face``) and summed by `ACD.compute`.
 No face in the identity image or in any frame raises MetricUnavailable. Per clip: the mean
 over its frames; over the test set: the mean over clips. On the ground-truth row the real
-frames are compared with the identity image (the clip's first real frame).
+frames are compared with the identity image (the clip's first real frame), leaving out the
+frames identical to the identity image (the identity frame itself, whose distance 0 would pull
+the real videos' ACD down; `real_video_identity_frames`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,21 @@ def identity_embedding(sample: Sample) -> np.ndarray:
     return cache["identity"]
 
 
+def real_video_identity_frames(sample: Sample) -> np.ndarray:
+    """(T,) bool: on a real video (``pred`` equal to ``gt``, the ground-truth row), the
+    frames pixel-identical to the identity image; all False on generated videos (a still
+    generator's frames may equal the identity and must count)."""
+    pred, gt, identity = sample.pred, sample.gt, sample.identity
+    none = np.zeros(len(pred), dtype=bool)
+    if gt is None or identity is None or pred.shape != np.shape(gt):
+        return none
+    if not (pred is gt or np.array_equal(pred, gt)):
+        return none
+    if pred.shape[1:] != np.shape(identity):
+        return none
+    return (pred == np.asarray(identity)[None]).reshape(len(pred), -1).all(axis=1)
+
+
 def content_distances(identity: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """L2 distance (float64) from the identity embedding (D,) to each frame's (T, D); NaN
     stays NaN (frames without a face)."""
@@ -89,7 +106,7 @@ class ACD(Metric):
     columns = (Column("acd", "ACD (dlib)", higher_is_better=False, fmt=".3f"),)
     needs = frozenset({"identity"})
     on_ground_truth = True  # the real frames against the identity image (seed 003 Table 5)
-    version = "1"
+    version = "2"  # 2: the ground-truth row leaves out the identity frame itself
 
     def __init__(self, device=None) -> None:
         super().__init__(device)
@@ -100,7 +117,7 @@ class ACD(Metric):
         check_frames(sample.pred, "generated video")
         reference = identity_embedding(sample)  # raises first when the identity is unusable
         distances = content_distances(reference, sample_embeddings(sample, "pred"))
-        used = np.isfinite(distances)
+        used = np.isfinite(distances) & ~real_video_identity_frames(sample)
         if not used.any():
             raise MetricUnavailable("no face found in any frame of the generated video")
         return {"acd": float(distances[used].mean()), "acd_frames": float(used.sum()),

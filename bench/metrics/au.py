@@ -18,7 +18,12 @@ bootstrap interval from resampling clips, `Metric.reduce`); the per-clip
 values (``score``/``update``, whose ``compute`` pools the same way) stay available for
 analysis, with NaN for an AU whose F1 is undefined in the clip and the clip's ``au_f1`` the
 mean over the AUs that are defined there. A pooled per-AU F1 that is still undefined (the AU
-occurs in no frame of either side) is unavailable, and so is the five-AU average.
+occurs in no frame of either side) is unavailable, and so is the average.
+
+Which AUs. OpenFace labels all five. AU14 (dimpler) cannot be seen in 68 landmarks, so the
+landmark-based labellers (the rules and the classifier trained on them) report it unavailable
+(`NOT_IN_LANDMARKS`) and their AU F1 / AU Acc average the other four (``averaged_aus`` in the
+provenance says which), never counting AU14 as a zero.
 
 Labels (the same labeller on both sides of a clip), in this order of preference:
 
@@ -56,8 +61,25 @@ AU_NUMBERS = tuple(name[2:] for name in AUS)  # "10", "14", ...
 
 SOURCES = ("openface", "au-classifier", "landmark-rules")
 
-METRIC_VERSION = "1"
-"""Bump when the per-clip counts change for the same labeller."""
+METRIC_VERSION = "2"
+"""Bump when the per-clip values change for the same labeller (2: AU14 left out of the
+averages of landmark-based labellers)."""
+
+NOT_IN_LANDMARKS: dict[str, str] = {
+    "AU14": "AU14 (dimpler) cannot be seen in 68 landmarks (the landmark rules' F1 on dlib "
+            "landmarks is at chance on the synthetic corpus), so it is unavailable from the "
+            "landmark-based labellers and left out of the AU average; give OpenFace CSVs "
+            "(`bench score --openface-pred/--openface-gt`) to score it",
+}
+"""AUs a labeller working from 68 landmarks (the rules, the AU classifier trained on their
+labels) cannot see, with why; reported unavailable, never averaged in as a zero."""
+
+
+def covered_aus(source: str) -> tuple[str, ...]:
+    """The AUs ``source`` (one of `SOURCES`) labels and the averages cover."""
+    if source == "openface":
+        return AUS
+    return tuple(au for au in AUS if au not in NOT_IN_LANDMARKS)
 
 
 def _columns() -> tuple[Column, ...]:
@@ -73,27 +95,31 @@ def _columns() -> tuple[Column, ...]:
     return tuple(cols)
 
 
-def values_from_counts(counts: np.ndarray) -> dict[str, float]:
+def values_from_counts(counts: np.ndarray, aus: tuple[str, ...] = AUS) -> dict[str, float]:
     """Column values from pooled (5, 4) [TP, FP, FN, TN] counts: per-AU F1 and accuracy (%)
-    and their means over the five AUs; NaN where undefined (the averages too, when any AU's
-    value is undefined)."""
+    of the AUs in ``aus`` (NaN for the others) and their means over ``aus``; NaN where
+    undefined (the averages too, when any covered AU's value is undefined)."""
     f1, acc = au_scores(counts)
-    out = {"au_f1": float(np.mean(f1)), "au_acc": float(100.0 * np.mean(acc))}
-    for n, f, a in zip(AU_NUMBERS, f1, acc, strict=True):
-        out[f"au{n}_f1"] = float(f)
-        out[f"au{n}_acc"] = float(100.0 * a)
+    covered = np.array([au in aus for au in AUS])
+    out = {"au_f1": float(np.mean(f1[covered])), "au_acc": float(100.0 * np.mean(acc[covered]))}
+    for n, au, f, a in zip(AU_NUMBERS, AUS, f1, acc, strict=True):
+        out[f"au{n}_f1"] = float(f) if au in aus else math.nan
+        out[f"au{n}_acc"] = float(100.0 * a) if au in aus else math.nan
     return out
 
 
-def _unavailable_reason(column: str, counts: np.ndarray) -> str:
+def _unavailable_reason(column: str, counts: np.ndarray, aus: tuple[str, ...] = AUS) -> str:
     """Why a pooled column is NaN."""
+    for au, why in NOT_IN_LANDMARKS.items():
+        if au not in aus and column.startswith(f"au{au[2:]}_"):
+            return why
     if counts.sum() == 0:
         return "no frame had AU labels on both the generated and the ground-truth side"
     f1, _ = au_scores(counts)
-    missing = [au for au, f in zip(AUS, f1, strict=True) if math.isnan(f)]
+    missing = [au for au, f in zip(AUS, f1, strict=True) if math.isnan(f) and au in aus]
     if column == "au_f1":
         return (f"F1 of {', '.join(missing)} is undefined (the AU occurs in no generated and "
-                f"no ground-truth frame), so the five-AU average is too")
+                f"no ground-truth frame), so the average over {', '.join(aus)} is too")
     return (f"{column}: the AU occurs in no generated and no ground-truth frame, so its F1 is "
             f"undefined")
 
@@ -233,7 +259,8 @@ class AU(Metric):
     # -- per clip ----------------------------------------------------------------------------
     def _clip_values(self, sample: Sample) -> tuple[dict[str, float], np.ndarray]:
         counts = self.clip_counts(sample)
-        values = values_from_counts(counts)
+        aus = covered_aus(self.label_source())
+        values = values_from_counts(counts, aus)
         f1 = np.array([values[f"au{n}_f1"] for n in AU_NUMBERS])
         defined = np.isfinite(f1)
         values["au_f1"] = float(f1[defined].mean()) if defined.any() else math.nan
@@ -260,7 +287,7 @@ class AU(Metric):
     def compute(self) -> dict[str, float]:
         """Values over every updated clip from the pooled counts (NaN where undefined)."""
         total = np.sum(self._counts, axis=0) if self._counts else np.zeros((len(AUS), 4))
-        out = values_from_counts(total)
+        out = values_from_counts(total, covered_aus(self.label_source()))
         out["au_frames"] = float(total[0].sum())
         return out
 
@@ -285,9 +312,10 @@ class AU(Metric):
                                     f"({', '.join(sources)}); score them again")
         total = np.sum([np.asarray(state["counts"], dtype=np.int64) for state, _ in states],
                        axis=0)
+        aus = covered_aus(sources[0])
         out: dict[str, float | MetricUnavailable] = {}
-        for name, value in values_from_counts(total).items():
-            out[name] = (MetricUnavailable(_unavailable_reason(name, total))
+        for name, value in values_from_counts(total, aus).items():
+            out[name] = (MetricUnavailable(_unavailable_reason(name, total, aus))
                          if math.isnan(value) else value)
         return out
 
@@ -319,6 +347,9 @@ class AU(Metric):
             "reference": "seed 004 Sect. 5, Tables 2-6: per-AU frame-level occurrence F1 "
                          "(positive class) and accuracy (%) of generated vs ground-truth "
                          "labels, averaged over AU10, AU14, AU20, AU25, AU26",
+            "averaged_aus": ", ".join(covered_aus(source)) + (
+                "" if source == "openface" else
+                " (AU14 unavailable: not visible in 68 landmarks)"),
             "settings": "TP/FP/FN/TN pooled over all frames of all clips before dividing; "
                         "frames unlabelled on either side left out; generated and real "
                         "videos must have equal length",

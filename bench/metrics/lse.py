@@ -196,7 +196,9 @@ def lse_from_arrays(frames_bgr: np.ndarray, audio_int16: np.ndarray, net: SyncNe
 
 class LSE(Metric):
     """LSE-D, LSE-C and AV offset of each clip; ``compute()`` gives their means over clips
-    (as the Wav2Lip LSE scripts average per-video values).
+    (as the Wav2Lip LSE scripts average per-video values). The AV offset column is the mean
+    of the clips' *absolute* offsets (so +k and -k do not cancel; seed 003 Table 5-6 report
+    magnitudes); the signed mean is the detail column ``av_offset_signed`` (CSV, summary).
 
     Frames: talkbench's aligned face crops (``Sample.pred``, RGB), resized to 224x224 and put
     in BGR order (see the module docstring on how this differs from syncnet_python's crop).
@@ -221,12 +223,14 @@ class LSE(Metric):
     columns = (
         Column("lse_d", "LSE-D", higher_is_better=False),
         Column("lse_c", "LSE-C", higher_is_better=True),
-        Column("av_offset", "AV offset", higher_is_better=None, fmt=".2f"),
+        Column("av_offset", "|AV offset|", higher_is_better=None, fmt=".2f"),
+        Column("av_offset_signed", "AV offset (signed)", higher_is_better=None, fmt=".2f",
+               detail=True),
     )
     needs = frozenset({"audio"})
     on_ground_truth = True
     judge_name = "syncnet"
-    base_version = "2"  # 2: silent audio is unavailable (`bench.aggregate.audio_problem`)
+    base_version = "3"  # 2: silent audio unavailable; 3: |offset| per clip, OpenCV resize
 
     def __init__(self, device: str | torch.device | None = None,
                  weights: str | os.PathLike[str] | None = None,
@@ -289,13 +293,15 @@ class LSE(Metric):
         video = prepare_lip_frames(to_device_frames(sample, "pred", self.device, torch.uint8))
         result = lse_from_video(video, audio, net, batch_size=self.batch_size)
         return {"lse_d": result.lse_d, "lse_c": result.lse_c,
-                "av_offset": float(result.av_offset)}
+                "av_offset": float(abs(result.av_offset)),
+                "av_offset_signed": float(result.av_offset)}
 
     def provenance(self) -> dict[str, str]:
         info = {**super().provenance(),
                 "reference": "joonson/syncnet_python SyncNetInstance.evaluate, vshift "
                              f"{VSHIFT}",
-                "frames": "talkbench aligned face crop, bilinear resize to 224x224, BGR",
+                "frames": "talkbench aligned face crop, cv2.resize INTER_LINEAR to "
+                          "224x224 (as syncnet_python), BGR",
                 "audio": "int16 samples, python_speech_features MFCC defaults"}
         try:
             self.judge()

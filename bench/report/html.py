@@ -481,7 +481,7 @@ class _Page:
         for split, test_set, models, truth in groups:
             offsets = {}
             for data in ([truth] if truth is not None else []) + models:
-                values = data.values("av_offset")
+                values = data.values("av_offset_signed") or data.values("av_offset")
                 if values:
                     offsets[GT if data.row.kind == "ground-truth" else data.row.model] = list(
                         values.values())
