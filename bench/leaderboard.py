@@ -294,15 +294,16 @@ def rank_models(rows: list[Row], cols: list[ColumnInfo], notes: list[str] | None
 # -- the headline: ranks per metric family with ties from paired tests (issue 18) -----------
 
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "sync": ("Sync", ("lse_c", "av_offset")),
+    "sync": ("Sync", ("lse_c", "av_offset", "m_lmd")),
     "quality": ("Identity & quality", ("acd", "acd_openface", "psnr", "ssim", "cpbd", "fid",
                                        "fid_emotion")),
-    "realism": ("Realism", ("blinks_per_s", "blink_duration_s", "au_f1", "au_acc")),
+    "realism": ("Realism", ("blinks_per_s", "blink_duration_s", "au_f1", "au_acc", "f_lmd")),
     "emotion": ("Emotion", ("emoacc",)),
 }
 """Family -> (label, the columns its rank is made of). Sync uses what seeds 001 and 003
-report for it (the SyncNet confidence LSE-C and the AV offset to the real clip); realism is
-closeness to the real videos (blinks, speech-related AU occurrence); LSE-D is in no family
+report for it (the SyncNet confidence LSE-C and the AV offset to the real clip) and the mouth
+landmark distance M-LMD (Chen et al. 2018); realism is closeness to the real videos (blinks,
+speech-related AU occurrence, the whole-face landmark distance F-LMD); LSE-D is in no family
 (`UNRANKED`)."""
 
 UNRANKED: dict[str, str] = {

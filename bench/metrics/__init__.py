@@ -28,6 +28,7 @@ METRICS.add("blinks", "bench.metrics.blinks:Blinks")
 METRICS.add("acd", "bench.metrics.acd:ACD")
 METRICS.add("au", "bench.metrics.au:AU")
 METRICS.add("emoacc", "bench.metrics.emoacc:EmoAcc")
+METRICS.add("lmd", "bench.metrics.lmd:LMD")
 
 
 def get_metric(name: str, device: str | torch.device | None = None,
