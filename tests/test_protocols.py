@@ -94,10 +94,11 @@ def test_models_split_into_available_and_not_yet():
     assert get_protocol("vougioukas2019").missing_models(names) == []
     assert get_protocol("chen2022au").available_models(names) == ["speech2vid"]
     assert {"au-tcsan", "cran"} <= set(get_protocol("chen2022au").missing_models(names))
-    assert "emotion-wav2lip" in get_protocol("goyal2023").missing_models(names)
+    assert "audio2head" in get_protocol("goyal2023").missing_models(names)
+    assert "emotion-wav2lip" in get_protocol("goyal2023").available_models(names)
     # A model registered later (an entry point, say) is picked up without touching the data.
-    assert "emotion-wav2lip" in get_protocol("goyal2023").available_models(
-        [*names, "emotion-wav2lip"])
+    assert "audio2head" in get_protocol("goyal2023").available_models(
+        [*names, "audio2head"])
 
 
 def test_reported_rows_beside_each_protocol():
@@ -217,7 +218,7 @@ def test_bench_protocols_lists_one_block_each():
     assert "missing metric: wer: " in block["vougioukas2019"]
     assert "reported: seed003 Table 6, Table 5, Table 4" in block["vougioukas2019"]
     assert "emotion sweep: yes" in block["goyal2023"]
-    assert "models not yet available: emotion-wav2lip" in block["goyal2023"]
+    assert "models not yet available: audio2head" in block["goyal2023"]
     assert "paper: seed004" in block["chen2022au"]
     assert "every registered metric" in block["default"]
     for b in blocks:
