@@ -408,6 +408,71 @@ def rank_sentence(families: list[str], cols: list[ColumnInfo]) -> str:
     return RANK_SENTENCE.format(families=names)
 
 
+# -- is our judge the papers' judge? (issue 17) ---------------------------------------------
+
+MARKER = "†"
+"""Appended to a column's header when talkbench's judge differs from the one behind the
+reported rows beside it; the footnote says how."""
+
+
+def _lse_judge(prov: dict) -> str | None:
+    if str(prov.get("source", "")).startswith("syncnet_python syncnet_v2.model"):
+        return None
+    return ("LSE and the AV offset come from a SyncNet talkbench trained on this split "
+            "(the official syncnet_v2.model is not present), not the SyncNet the papers used: "
+            "the scale differs, compare rows of this table with each other, not with the "
+            "reported rows")
+
+
+def _acd_judge(prov: dict) -> str | None:
+    return ("ACD uses dlib's face-recognition ResNet; seed 003 used OpenFace embeddings "
+            "(values ~1e-4), another scale")
+
+
+def _au_judge(prov: dict) -> str | None:
+    if prov.get("labels") == "openface":
+        return None
+    return ("AU labels come from talkbench's landmark rules (or the classifier trained on "
+            "them), not OpenFace as in seed 004; AU14 is left out (not visible in landmarks)")
+
+
+def _emoacc_judge(prov: dict) -> str | None:
+    return ("EmoAcc is judged by an emotion classifier talkbench trained on this split, "
+            "not the papers' own classifiers")
+
+
+def _wer_judge(prov: dict) -> str | None:
+    return ("WER is read by a LipNet talkbench trained on this split's train speakers, not "
+            "the lip reader of the papers (seed 003's ground truth: 21.76 %)")
+
+
+JUDGE_DIFFERS: dict[str, Callable[[dict], str | None]] = {
+    "lse": _lse_judge, "acd": _acd_judge, "au": _au_judge, "emoacc": _emoacc_judge,
+    "wer": _wer_judge,
+}
+"""Metric -> (its provenance in a run -> why its judge is not the papers', None when it is).
+Metrics not listed (PSNR, SSIM, CPBD, FID with pytorch-fid's weights, blinks, LMD) compute
+the papers' number themselves."""
+
+
+def judge_differences(rows: list[Row], cols: list[ColumnInfo]) -> dict[str, str]:
+    """Column -> why talkbench's judge differs from the reported rows' (`JUDGE_DIFFERS`), for
+    the columns where a reported row has a number beside talkbench's rows."""
+    out: dict[str, str] = {}
+    for c in cols:
+        check = JUDGE_DIFFERS.get(c.metric or "")
+        if check is None or not any(r.kind == "reported" and c.name in r.values for r in rows):
+            continue
+        for row in rows:
+            prov = row.provenance.get("metrics", {}).get(c.metric)
+            if row.kind != "reported" and c.name in row.values and isinstance(prov, dict):
+                why = check(prov)
+                if why:
+                    out[c.name] = why
+                    break
+    return out
+
+
 def test_set_notes(rows: list[Row]) -> list[str]:
     """A note per split whose rows were scored on different test sets (ranked apart)."""
     sets: dict[str, dict[str | None, list[Row]]] = defaultdict(lambda: defaultdict(list))
@@ -638,9 +703,12 @@ def leaderboard_table(rows: list[Row], cols: list[ColumnInfo], *,
     flags = judge_flags(rows, all_cols, judges)
     rows = sorted(rows, key=lambda r: (r.kind != "model", r.split, r.test_set or "",
                                        _rank_key(tests, r), r.model))
+    differs = judge_differences(rows, cols)
     header = (["Model", "Source", "Split", "Clips"]
               + [FAMILIES[f][0] for f in tests.families]
-              + [f"{c.label} {arrow(c.higher_is_better)}" for c in cols])
+              + [f"{c.label} {arrow(c.higher_is_better)}"
+                 + (f" {MARKER}{note(f'{MARKER} {c.label}: {differs[c.name]}')}"
+                    if c.name in differs else "") for c in cols])
     cells: list[list[Cell]] = []
     for row in rows:
         clips = Cell("—")
@@ -806,15 +874,18 @@ def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo],
     metric column ``<name>``, ``<name>_ci_low``, ``<name>_ci_high`` (empty when there is no value),
     ``<name>_n`` (clips that made the value), ``<name>_unavailable`` (why there is no value,
     or which clips the value leaves out and why) and ``<name>_flag`` ("judge below chance"
-    when the judge that produced it did not learn, `JUDGE_QUALITY`); None where there is
-    nothing to show. Object columns, so integers stay integers."""
+    when the judge that produced it did not learn, `JUDGE_QUALITY`) and ``<name>_comparable``
+    (False when talkbench's judge differs from the one behind the reported rows beside it,
+    `judge_differences`; empty on reported rows); None where there is nothing to show.
+    Object columns, so integers stay integers."""
     tests = significance(rows, cols)
     flags = judge_flags(rows, cols, judges)
+    differs = judge_differences(rows, cols)
     header = ["kind", "model", "source", "split", "n_clips", "n_test", "n_skipped",
               "test_set"] + [f"rank_{f}" for f in tests.families]
     for c in cols:
         header += [c.name, f"{c.name}_ci_low", f"{c.name}_ci_high", f"{c.name}_n",
-                   f"{c.name}_unavailable", f"{c.name}_flag"]
+                   f"{c.name}_unavailable", f"{c.name}_flag", f"{c.name}_comparable"]
     table = []
     for row in rows:
         out = [row.kind, row.model, row.source, row.split or None, row.n_clips,
@@ -824,10 +895,12 @@ def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo],
         for c in cols:
             v = row.values.get(c.name)
             flag = "judge below chance" if (id(row), c.name) in flags else None
+            comparable = None if row.kind == "reported" or v is None else (
+                c.name not in differs)
             if v is None:
-                out += [None, None, None, None, None, None]
+                out += [None, None, None, None, None, None, None]
             elif not v.available:
-                out += [None, None, None, 0, v.unavailable, flag]
+                out += [None, None, None, 0, v.unavailable, flag, comparable]
             else:
                 coverage = partial_coverage(row, c)
                 reason = None
@@ -837,7 +910,7 @@ def leaderboard_frame(rows: list[Row], cols: list[ColumnInfo],
                 n = None if row.kind == "reported" else (
                     coverage[0] if coverage is not None else v.n_covered)
                 out += [_csv_number(v.value), _csv_number(v.ci_low), _csv_number(v.ci_high),
-                        n, reason, flag]
+                        n, reason, flag, comparable]
         table.append(out)
     return pd.DataFrame(table, columns=pd.Index(header), dtype=object)
 

@@ -217,6 +217,37 @@ def _write_run(runs, split, model, summary):
     (run / "summary.json").write_text(json.dumps({**summary, "split": split}))
 
 
+def test_columns_judged_differently_from_the_reported_rows_are_marked():
+    """Issue 17: LSE from a harness-trained SyncNet beside the papers' LSE gets a marker in
+    the header, one footnote, and ``lse_c_comparable`` False in the CSV; with the official
+    syncnet_v2.model it is comparable and unmarked. PSNR (computed as the papers do) never."""
+    import csv
+    import io
+
+    from bench.leaderboard import MARKER, render_csv
+
+    def board(source: str) -> tuple[str, dict]:
+        summary = _summary("still-image")
+        summary["columns"]["lse_c"] = {"label": "LSE-C", "higher_is_better": True,
+                                       "metric": "lse"}
+        summary["aggregate"]["lse_c"] = {"kind": "mean", "value": 1.5, "ci_low": 1.0,
+                                         "ci_high": 2.0, "n": 4}
+        summary["provenance"]["metrics"]["lse"] = {"source": source}
+        rows, cols = build_table("crema-d", [summary])
+        table = list(csv.DictReader(io.StringIO(render_csv(rows, cols))))
+        return render_markdown("crema-d", rows, cols), {r["model"]: r for r in table
+                                                        if r["kind"] == "model"}
+
+    md, table = board("talkbench-trained syncnet on crema-d")
+    header = next(line for line in md.splitlines() if line.startswith("| Model"))
+    assert f"LSE-C ↑ {MARKER}1" in header and MARKER not in header.split("LSE-C")[0]
+    assert md.count(f"1. {MARKER} LSE-C: LSE and the AV offset come from a SyncNet") == 1
+    assert table["still-image"]["lse_c_comparable"] == "False"
+    assert table["still-image"]["psnr_comparable"] == "True"
+    md, table = board("syncnet_python syncnet_v2.model (user-supplied)")
+    assert MARKER not in md and table["still-image"]["lse_c_comparable"] == "True"
+
+
 def test_write_leaderboard_name_splits_metrics_and_reported(tmp_path):
     """A protocol's leaderboard: its own file name, one split, its metrics, its reported rows."""
     from bench.reported import Reported
@@ -245,7 +276,7 @@ def test_write_leaderboard_name_splits_metrics_and_reported(tmp_path):
     assert "7.250" in text and "reported: seed002 Table 1" in text and "seed003" not in text
     header = csv_path.read_text().splitlines()[0].split(",")
     assert header[7:] == ["test_set", "rank_sync", "lse_c", "lse_c_ci_low", "lse_c_ci_high",
-                          "lse_c_n", "lse_c_unavailable", "lse_c_flag"]
+                          "lse_c_n", "lse_c_unavailable", "lse_c_flag", "lse_c_comparable"]
 
     # by column name too; no reported rows
     _, md = write_leaderboard("crema-d", runs, tmp_path / "lb", name="only-psnr",

@@ -46,7 +46,7 @@ def _number(text: str | None) -> float | None:
 
 ADDED_COLUMNS = ("test_set", "av_offset_signed", "rank_sync", "rank_quality", "rank_realism",
                  "rank_emotion")
-ADDED_SUFFIXES = ("_n", "_unavailable", "_flag")
+ADDED_SUFFIXES = ("_n", "_unavailable", "_flag", "_comparable")
 REMOVED_COLUMNS = {
     "mean_rank": "issue 18: the mean rank over every column is gone (it put a still photo "
                  "second); the ranks are per metric family (rank_sync, ...), not numbers the "
