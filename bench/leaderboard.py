@@ -588,7 +588,9 @@ JUDGE_QUALITY: dict[str, JudgeQuality] = {
                             "one frame of 0 vs. 3/31, a random pick among the 31 offsets"),
     "au": JudgeQuality("au", "avg_f1", None,
                        "mean F1 over the AUs vs. the mean F1 of always answering 'present' "
-                       "(the report's chance, from each AU's prevalence)"),
+                       "(the report's chance, from each AU's prevalence); against the "
+                       "synthesised AU states (truth_avg_f1) where the corpus has them, else "
+                       "against the landmark rules it was trained on"),
 }
 """The one place that says, per trained judge, which figure of its quality on the real test
 clips is compared with which chance level (issue 12). A judge whose figure is not above its
@@ -603,12 +605,13 @@ def judge_below_chance(name: str, report: dict) -> str | None:
     test = report.get("test") if isinstance(report, dict) else None
     if rule is None or not isinstance(test, dict):
         return None
-    figure = json_number(test.get(rule.figure))
+    figure_name = str(test.get("figure") or rule.figure)  # the report may name a better one
+    figure = json_number(test.get(figure_name))
     chance = json_number(test.get("chance"))
     chance = rule.chance if chance is None else chance
     if figure is None or chance is None or figure > chance:
         return None
-    return (f"judge below chance: the {name} judge's {rule.figure} on "
+    return (f"judge below chance: the {name} judge's {figure_name} on "
             f"{report.get('n_test', '?')} real test clips is {figure:.3f}, chance "
             f"{chance:.3f} ({rule.meaning}); the cells it produced are not meaningful")
 

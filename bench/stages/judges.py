@@ -84,7 +84,16 @@ def report_judges(ws: Workspace, names: Sequence[str] | None = None) -> dict[str
         record = cache.read_json(path, key, ws.echo)
         if record is None:
             model = judge.load(ws.device)
-            quality = judge_module(name).evaluate(model, ws.lazy(test), device=ws.device)
+            module = judge_module(name)
+            quality = module.evaluate(model, ws.lazy(test), device=ws.device)
+            truth_files = [r.truth for r in test]
+            against_truth = getattr(module, "evaluate_against_truth", None)
+            if against_truth is not None and test and all(truth_files):
+                # independent truth (the synthetic corpus's): it becomes the judge's figure;
+                # the figure evaluate() gave stays under its own name, its chance renamed
+                quality = {**quality, "first_chance": quality.get("chance"),
+                           **against_truth(model, ws.lazy(test), truth_files,
+                                           device=ws.device)}
             record = cache.write_json(path, key, {
                 "judge": judge.describe(), "n_test": len(test), "test": quality,
                 "train_log": judge.record.get("log", {})})
