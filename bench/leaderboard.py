@@ -733,7 +733,12 @@ def leaderboard_table(rows: list[Row], cols: list[ColumnInfo], *,
                     + ", ".join(f"{c.label} {k}/{n}" for c, (k, n) in partial)))
         row_ranks = ranks.get(id(row), {})
         family = tests.ranks.get(id(row), {})
-        line = [Cell(row.model), Cell(row.source), Cell(row.split), clips]
+        log = row.provenance.get("train_log") if row.kind == "model" else None
+        log = log if isinstance(log, dict) else {}
+        name = Cell(row.model)
+        if log.get("renderer"):  # a stand-in the paper did not use (ventriloquist)
+            name.notes.append(note(f"{row.model}: frames drawn by {log['renderer']}"))
+        line = [name, Cell(row.source), Cell(row.split), clips]
         line += [Cell(str(family[f]), sort=family[f]) if f in family else Cell("—")
                  for f in tests.families]
         for c in cols:
@@ -761,6 +766,9 @@ def leaderboard_table(rows: list[Row], cols: list[ColumnInfo], *,
                 cell.notes.append(note(f"{row.source}, {c.label}: {value.note}"))
             if (id(row), c.name) in flags:
                 cell.notes.append(note(flags[(id(row), c.name)]))
+            if c.metric == "emoacc" and log.get("emotion_source") == "speech":
+                cell.notes.append(note(f"{row.model}: the emotion is inferred from the speech; "
+                                       "the requested emotion is ignored"))
             line.append(cell)
         cells.append(line)
     for text in test_set_notes(rows) + rank_notes + tests.notes:

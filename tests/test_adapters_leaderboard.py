@@ -248,6 +248,24 @@ def test_columns_judged_differently_from_the_reported_rows_are_marked():
     assert MARKER not in md and table["still-image"]["lse_c_comparable"] == "True"
 
 
+def test_stand_in_renderer_and_speech_emotion_are_footnoted():
+    """ventriloquist (issue 16): its frames come from a renderer trained here (a stand-in the
+    paper did not use) and its emotion from the speech; the leaderboard says both."""
+    summary = _summary("ventriloquist")
+    summary["columns"]["emoacc"] = {"label": "EmoAcc", "higher_is_better": True,
+                                    "metric": "emoacc"}
+    summary["aggregate"]["emoacc"] = {"kind": "mean", "value": 0.2, "ci_low": 0.1,
+                                      "ci_high": 0.3, "n": 4}
+    summary["provenance"]["train_log"] = {"renderer": "the stand-in renderer",
+                                          "emotion_source": "speech"}
+    rows, cols = build_table("crema-d", [summary, _summary("still-image")])
+    md = render_markdown("crema-d", rows, cols)
+    assert "ventriloquist: frames drawn by the stand-in renderer" in md
+    assert md.count("the requested emotion is ignored") == 1
+    line = next(x for x in md.splitlines() if x.startswith("| ventriloquist"))
+    assert "[" in line.split("|")[1]  # the model cell carries the footnote number
+
+
 def test_write_leaderboard_name_splits_metrics_and_reported(tmp_path):
     """A protocol's leaderboard: its own file name, one split, its metrics, its reported rows."""
     from bench.reported import Reported

@@ -21,6 +21,7 @@ ADAPTERS.add("static-gan", "bench.adapters.static_gan:StaticGAN")
 ADAPTERS.add("speech2vid", "bench.adapters.speech2vid:Speech2Vid")
 ADAPTERS.add("wav2lip", "bench.adapters.wav2lip:Wav2Lip")
 ADAPTERS.add("emotion-wav2lip", "bench.adapters.emotion_wav2lip:EmotionWav2Lip")
+ADAPTERS.add("ventriloquist", "bench.adapters.ventriloquist:Ventriloquist")
 
 _ENTRY_POINTS_LOADED = False
 
