@@ -59,13 +59,22 @@ def _run_config(**kw):
 
 
 def weights_options(func):
-    """--syncnet-weights / --fid-weights: official judge weights the user has (else the
-    places listed in `bench.judges.syncnet` and `bench.judges.inception` are searched)."""
+    """--syncnet-weights / --fid-weights / --lpips-weights / --fvd-weights: official judge
+    weights the user has (else the places listed in `bench.judges.syncnet`,
+    `bench.judges.inception`, `bench.judges.lpips_net` and `bench.judges.i3d` are searched)."""
     func = click.option("--syncnet-weights", type=click.Path(exists=True, dir_okay=False),
                         default=None, help="syncnet_python's syncnet_v2.model (LSE).")(func)
     func = click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False),
                         default=None,
                         help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (FID).")(func)
+    func = click.option("--lpips-weights", type=click.Path(exists=True, file_okay=False),
+                        default=None,
+                        help="Folder with torchvision's alexnet-owt-7be5be79.pth and the lpips "
+                             "package's weights/v0.1/alex.pth (LPIPS).")(func)
+    func = click.option("--fvd-weights", type=click.Path(exists=True, dir_okay=False),
+                        default=None,
+                        help="Kinetics-400 I3D state dict in pytorch-i3d's InceptionI3d(400) "
+                             "layout, e.g. i3d_pretrained_400.pt (FVD).")(func)
     return func
 
 
@@ -74,7 +83,9 @@ def _use_weights(kw: dict) -> None:
     import os
 
     for option, env in (("syncnet_weights", "TALKBENCH_SYNCNET_WEIGHTS"),
-                        ("fid_weights", "TALKBENCH_FID_WEIGHTS")):
+                        ("fid_weights", "TALKBENCH_FID_WEIGHTS"),
+                        ("lpips_weights", "TALKBENCH_LPIPS_WEIGHTS"),
+                        ("fvd_weights", "TALKBENCH_FVD_WEIGHTS")):
         path = kw.pop(option, None)
         if path:
             os.environ[env] = str(Path(path).resolve())

@@ -296,7 +296,7 @@ def rank_models(rows: list[Row], cols: list[ColumnInfo], notes: list[str] | None
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "sync": ("Sync", ("lse_c", "av_offset", "m_lmd")),
     "quality": ("Identity & quality", ("acd", "acd_openface", "psnr", "ssim", "cpbd", "fid",
-                                       "fid_emotion")),
+                                       "fid_emotion", "lpips", "fvd")),
     "realism": ("Realism", ("blinks_per_s", "blink_duration_s", "au_f1", "au_acc", "f_lmd")),
     "emotion": ("Emotion", ("emoacc",)),
 }

@@ -29,6 +29,8 @@ METRICS.add("acd", "bench.metrics.acd:ACD")
 METRICS.add("au", "bench.metrics.au:AU")
 METRICS.add("emoacc", "bench.metrics.emoacc:EmoAcc")
 METRICS.add("lmd", "bench.metrics.lmd:LMD")
+METRICS.add("lpips", "bench.metrics.lpips:LPIPS")
+METRICS.add("fvd", "bench.metrics.fvd:FVD")
 
 
 def get_metric(name: str, device: str | torch.device | None = None,
