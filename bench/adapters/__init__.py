@@ -22,6 +22,7 @@ ADAPTERS.add("speech2vid", "bench.adapters.speech2vid:Speech2Vid")
 ADAPTERS.add("wav2lip", "bench.adapters.wav2lip:Wav2Lip")
 ADAPTERS.add("emotion-wav2lip", "bench.adapters.emotion_wav2lip:EmotionWav2Lip")
 ADAPTERS.add("ventriloquist", "bench.adapters.ventriloquist:Ventriloquist")
+ADAPTERS.add("au-tcsan", "bench.adapters.au_tcsan:AUTCSAN")
 
 _ENTRY_POINTS_LOADED = False
 
