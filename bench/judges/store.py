@@ -65,6 +65,7 @@ JUDGES = Registry("judge")
 JUDGES.add("au", "bench.judges.au_classifier")
 JUDGES.add("emotion", "bench.judges.emotion_classifier")
 JUDGES.add("syncnet", "bench.judges.syncnet_train")
+JUDGES.add("lipnet", "bench.judges.lipnet")
 
 UNKEYED = "unkeyed"
 """Folder of a judge stored without a train identity (tests, hand-made judges)."""

@@ -31,6 +31,7 @@ METRICS.add("emoacc", "bench.metrics.emoacc:EmoAcc")
 METRICS.add("lmd", "bench.metrics.lmd:LMD")
 METRICS.add("lpips", "bench.metrics.lpips:LPIPS")
 METRICS.add("fvd", "bench.metrics.fvd:FVD")
+METRICS.add("wer", "bench.metrics.wer:WER")
 
 
 def get_metric(name: str, device: str | torch.device | None = None,

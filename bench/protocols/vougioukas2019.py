@@ -19,7 +19,7 @@ GANs", IJCV 2019.
   of the real videos of each dataset).
 """
 
-from bench.protocols.base import Generation, Missing, Paper, Protocol, ReportedRows
+from bench.protocols.base import Generation, Paper, Protocol, ReportedRows
 
 PROTOCOL = Protocol(
     name="vougioukas2019",
@@ -33,11 +33,7 @@ PROTOCOL = Protocol(
         where="Sect. 4 and Tables 1-2 (splits), Sect. 5 (metrics), Sect. 6.3 and Tables 4-6"),
     splits=(("grid", "vougioukas2019"), ("tcd-timit", "vougioukas2019"),
             ("crema-d", "vougioukas2019")),
-    metrics=("psnr", "ssim", "cpbd", "acd", "lse", "blinks"),
-    missing_metrics=(
-        Missing("wer", "word error rate of a pre-trained LipNet lip-reader, GRID only "
-                       "(Sect. 5, Table 6); the harness has no LipNet judge yet"),
-    ),
+    metrics=("psnr", "ssim", "cpbd", "acd", "lse", "blinks", "wer"),
     generation=Generation(
         identity="first-frame",
         identity_source=("the paper drives one still image (Sect. 3.1) and does not say which "
