@@ -55,6 +55,7 @@ def _run_config(**kw):
         cache_dir=Path(kw["cache_dir"]) if kw.get("cache_dir") else default_cache_dir(),
         leaderboard_dir=Path(kw.get("leaderboard_dir", "leaderboards")),
         device=kw.get("device"), workers=kw.get("workers"),
+        executor=kw.get("executor") or "local", ray_address=kw.get("ray_address"),
         max_test_clips=kw.get("max_test_clips"), progress=not kw.get("quiet", False))
 
 
@@ -89,6 +90,18 @@ def _use_weights(kw: dict) -> None:
         path = kw.pop(option, None)
         if path:
             os.environ[env] = str(Path(path).resolve())
+
+
+def executor_options(func):
+    """--executor / --ray-address: where clips are scored (issue 19)."""
+    func = click.option("--ray-address", default=None,
+                        help="With --executor ray: the cluster to join (e.g. 10.0.0.1:6379, "
+                             "or auto); default: a local Ray instance with --workers CPUs.")(func)
+    func = click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                        show_default=True,
+                        help="Score clips in local worker processes or on Ray actors "
+                             "(pip install 'talkbench[ray]').")(func)
+    return func
 
 
 def data_options(func):
@@ -134,6 +147,7 @@ def main() -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present).")
 @click.option("--max-test-clips", type=int, default=None,
               help="Score only the first N test clips.")
+@executor_options
 @weights_options
 @user_errors
 def run(models, adapters, **kw) -> None:
@@ -331,6 +345,7 @@ def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
 @click.option("--profile", is_flag=True,
               help="Print seconds per clip, share and frames/s of each metric, and the "
                    "wall time, device and workers.")
+@executor_options
 @weights_options
 @user_errors
 def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **kw) -> None:
@@ -346,7 +361,7 @@ def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **
         metrics=metrics.split(",") if metrics else None, align=kw["align"],
         dataset=kw["dataset"], emotion=kw["emotion"], device=kw["device"],
         cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet,
-        workers=kw["workers"])
+        workers=kw["workers"], executor=kw["executor"], ray_address=kw["ray_address"])
     result = run_score(cfg, echo=_echo_err)
     summary = result.summary
     if kw["profile"]:

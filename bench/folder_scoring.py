@@ -50,12 +50,8 @@ from bench.data.clip import Clip, align_audio
 from bench.fileio import atomic_write_json, atomic_write_text
 from bench.metrics.base import MetricContext, Sample
 from bench.provenance import device_name, git_commit, package_versions
-from bench.stages.workers import (
-    ScoringPool,
-    default_workers,
-    ensure_registered,
-    registrations,
-)
+from bench.stages.executors import make_scoring_pool
+from bench.stages.workers import ensure_registered, registrations
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +83,8 @@ class ScoreConfig:
     seed: int = 0
     progress: bool = True
     workers: int | None = None  # scoring processes (None: one per core; one on a GPU)
+    executor: str = "local"  # where clips are scored: local processes or "ray" (issue 19)
+    ray_address: str | None = None  # --executor ray: the cluster (None: a local instance)
 
 
 @dataclass
@@ -267,7 +265,7 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
             work.append((stem, preds[stem], gts.get(stem), identities.get(stem),
                          audios.get(stem)))
     start = time.perf_counter()
-    with ScoringPool(cfg.workers or default_workers(cfg.device)) as pool:
+    with make_scoring_pool(cfg.workers, cfg.device, cfg.executor, cfg.ray_address) as pool:
         results = pool.map(score_pair, job, work)
         if cfg.progress:
             from tqdm import tqdm

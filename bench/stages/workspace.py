@@ -46,6 +46,8 @@ class RunConfig:
     leaderboard_dir: Path = Path("leaderboards")
     device: str | None = None
     workers: int | None = None  # processes for preprocessing and scoring (None: one per core)
+    executor: str = "local"  # where clips are scored: local processes or "ray" (issue 19)
+    ray_address: str | None = None  # --executor ray: the cluster (None: a local instance)
     max_test_clips: int | None = None  # score only the first N test clips (quick looks)
     progress: bool = True
 
@@ -154,12 +156,14 @@ class Workspace:
 
     # ------------------------------------------------------------------------- workers
     def scoring_pool(self):
-        """The run's scoring processes (`bench.stages.score.ScoringPool`), started on first
-        use and kept until `close`: ``--workers``, else one per core (one on a GPU)."""
+        """The run's scoring processes (`bench.stages.workers.ScoringPool`), or Ray actors
+        with ``--executor ray``, started on first use and kept until `close`: ``--workers``,
+        else one per core (one on a GPU)."""
         if self._scoring_pool is None:
-            from bench.stages.workers import ScoringPool, default_workers
+            from bench.stages.executors import make_scoring_pool
 
-            self._scoring_pool = ScoringPool(self.cfg.workers or default_workers(self.device))
+            self._scoring_pool = make_scoring_pool(self.cfg.workers, self.device,
+                                                   self.cfg.executor, self.cfg.ray_address)
         return self._scoring_pool
 
     def close(self) -> None:
