@@ -59,6 +59,32 @@ def _run_config(**kw):
         max_test_clips=kw.get("max_test_clips"), progress=not kw.get("quiet", False))
 
 
+def _training_workspace(cfg):
+    """The workspace of a training command and this process's world. Under torchrun
+    (`bench.core.distributed`) rank 0 builds the corpus and prepares the train and validation
+    clips first, the other ranks then find them cached and print nothing."""
+    from dataclasses import replace
+
+    from bench.core import distributed
+    from bench.stages.workspace import Workspace
+
+    world = distributed.current(cfg.device)
+    cfg = replace(cfg, device=distributed.device_for(world, cfg.device))
+    with distributed.rank_zero_first(world):
+        ws = Workspace(cfg, echo=_echo_err if world.is_main else (lambda line: None))
+        for part in ("train", "val"):
+            if part in ws.parts:
+                ws.prepare(part)
+    return ws, world
+
+
+def _finish(world) -> None:
+    """End a torchrun rank cleanly (`bench.core.distributed.finish_and_exit`)."""
+    from bench.core import distributed
+
+    distributed.finish_and_exit(world)
+
+
 def weights_options(func):
     """--syncnet-weights / --fid-weights / --lpips-weights / --fvd-weights: official judge
     weights the user has (else the places listed in `bench.judges.syncnet`,
@@ -158,7 +184,12 @@ def run(models, adapters, **kw) -> None:
     names = [m for m in models if m != "all"] + list(adapters)
     if "all" in models or not names:
         names = ["all"] + list(adapters)
+    from bench.core import distributed
+
     result = run_all(_run_config(models=names, **kw), echo=_echo_err)
+    if result is None:  # a torchrun rank other than 0: it trained, rank 0 reports
+        distributed.finish_and_exit(distributed.current())
+        return
     click.echo(f"wrote {result.leaderboard_md} and {result.leaderboard_csv}")
     from bench.folder_scoring import scored_line
 
@@ -166,6 +197,7 @@ def run(models, adapters, **kw) -> None:
         skipped = len(summary["skipped"])
         click.echo(f"  {name}: {scored_line(summary)}"
                    + (f", {skipped} test clips skipped" if skipped else ""))
+    distributed.finish_and_exit(distributed.current())
 
 
 @main.command()
@@ -175,18 +207,23 @@ def run(models, adapters, **kw) -> None:
               show_default=True)
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
 @click.option("--device", default=None)
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Override a field of the budget's config (e.g. --set steps=40); repeatable.")
 @user_errors
-def train(model, **kw) -> None:
-    """Train one model on the split's train part (or reuse its checkpoint)."""
+def train(model, settings, **kw) -> None:
+    """Train one model on the split's train part (or reuse its checkpoint). Under
+    ``torchrun --nproc-per-node N -m bench train ...`` the N processes train it together
+    (data-parallel; see README "On a cluster")."""
     from bench.adapters import adapter_class
     from bench.stages.train import fit_or_load
-    from bench.stages.workspace import Workspace
 
-    ws = Workspace(_run_config(models=[model], **kw), echo=_echo_err)
     cls = adapter_class(model)
-    trained = fit_or_load(ws, cls, ws.run_dir / cls.name)
-    click.echo(f"{cls.name}: checkpoint in {ws.run_dir / cls.name / 'checkpoint'} "
-               f"({trained.log})")
+    ws, world = _training_workspace(_run_config(models=[model], **kw))
+    trained = fit_or_load(ws, cls, ws.run_dir / cls.name, _settings(settings))
+    if world.is_main:
+        click.echo(f"{cls.name}: checkpoint in {ws.run_dir / cls.name / 'checkpoint'} "
+                   f"({trained.log})")
+    _finish(world)
 
 
 def _settings(pairs: tuple[str, ...]) -> dict:
@@ -436,12 +473,14 @@ def judges_train(name, **kw) -> None:
     """Train judge NAME on the dataset's train split and cache it (see `bench judges list`)."""
     from bench.judges.store import JUDGES
     from bench.stages.judges import train_judge
-    from bench.stages.workspace import Workspace
 
     JUDGES.get(name)  # unknown names fail here, with a hint
-    judge = train_judge(Workspace(_run_config(**kw), echo=_echo_err), name)
-    click.echo(f"{name}: {judge.describe()} in {judge.directory}")
-    click.echo(f"  log: {json.dumps(judge.record.get('log', {}))}")
+    ws, world = _training_workspace(_run_config(**kw))
+    judge = train_judge(ws, name)
+    if world.is_main:
+        click.echo(f"{name}: {judge.describe()} in {judge.directory}")
+        click.echo(f"  log: {json.dumps(judge.record.get('log', {}))}")
+    _finish(world)
 
 
 @judges.command("report")

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.adapters import Adapter, adapter_class, model_names
+from bench.core import distributed
 from bench.data.clip import ClipRef
 from bench.leaderboard import write_leaderboard
 from bench.protocols import Protocol
@@ -30,7 +31,7 @@ from bench.stages.generate import frames_by_emotion, generate_clips, load_genera
 from bench.stages.judges import ensure_judges, report_judges
 from bench.stages.score import score_clips
 from bench.stages.summarise import summarise
-from bench.stages.train import fit_or_load
+from bench.stages.train import Trained, fit_or_load
 from bench.stages.workspace import Echo, RunConfig, Workspace
 
 STRIP_CLIPS = 2
@@ -61,16 +62,30 @@ def resolve_models(names: Sequence[str], protocol: Protocol | None = None
     return out
 
 
-def run(cfg: RunConfig, echo: Echo = print) -> RunResult:
-    """Run ``cfg`` end to end and regenerate the dataset's leaderboard."""
-    ws = Workspace(cfg, echo)
+def run(cfg: RunConfig, echo: Echo = print) -> RunResult | None:
+    """Run ``cfg`` end to end and regenerate the dataset's leaderboard. Under torchrun every
+    rank trains the judges and the models (`bench.core.distributed`); rank 0 then generates,
+    scores and writes the leaderboard, and the other ranks return None."""
+    world = distributed.current(cfg.device)
+    cfg = replace(cfg, device=distributed.device_for(world, cfg.device))
+    echo = echo if world.is_main else _silent
+    with distributed.rank_zero_first(world):  # rank 0 builds and prepares, the others read
+        ws = Workspace(cfg, echo)
+        if world.distributed:
+            for part in ws.parts:
+                ws.prepare(part)
     try:
-        return _run(ws, cfg, echo)
+        return _run(ws, cfg, echo, world)
     finally:
         ws.close()
 
 
-def _run(ws: Workspace, cfg: RunConfig, echo: Echo) -> RunResult:
+def _silent(line: str) -> None:
+    """The echo of ranks other than 0 (rank 0 speaks for the run)."""
+
+
+def _run(ws: Workspace, cfg: RunConfig, echo: Echo,
+         world: distributed.World = distributed.SINGLE) -> RunResult | None:
     models = resolve_models(cfg.models, ws.protocol)
     echo(f"{cfg.dataset} / {ws.split.name}: "
          + ", ".join(f"{k} {len(v)} clips" for k, v in ws.parts.items()))
@@ -78,6 +93,11 @@ def _run(ws: Workspace, cfg: RunConfig, echo: Echo) -> RunResult:
     skipped = {r.clip_id: ws.failed[r.clip_id] for r in ws.parts["test"]
                if r.clip_id in ws.failed}
     judges = ensure_judges(ws)
+    trained: dict[str, Trained | None] = {}
+    if world.distributed:  # train every model on all ranks first; rank 0 goes on alone
+        trained = {cls.name: fit_or_report(ws, cls) for cls in models}
+        if not world.is_main:
+            return None
     if judges:
         try:
             report_judges(ws, judges)
@@ -86,7 +106,7 @@ def _run(ws: Workspace, cfg: RunConfig, echo: Echo) -> RunResult:
 
     summaries = {"ground-truth": run_ground_truth(ws, test, skipped)}
     for cls in models:
-        summary = run_model(ws, cls, test, skipped)
+        summary = run_model(ws, cls, test, skipped, trained.get(cls.name, _UNTRAINED))
         if summary is not None:
             summaries[cls.name] = summary
 
@@ -112,17 +132,30 @@ def test_set_provenance(ws: Workspace) -> dict:
     return {"test_set": ws.test_set, "max_test_clips": ws.cfg.max_test_clips}
 
 
-def run_model(ws: Workspace, cls: type[Adapter], test: list[ClipRef],
-              skipped: dict[str, str]) -> dict | None:
-    """Fit or load, generate, score and summarise one model; None when training failed (the
-    run goes on with the other models)."""
-    model_dir = ws.run_dir / cls.name
-    start = time.perf_counter()
+_UNTRAINED = object()
+"""``run_model``'s default: fit or load the model there and then."""
+
+
+def fit_or_report(ws: Workspace, cls: type[Adapter]) -> Trained | None:
+    """Fit or load ``cls``; None (reported) when training failed, so the run goes on."""
     try:
-        trained = fit_or_load(ws, cls, model_dir)
+        return fit_or_load(ws, cls, ws.run_dir / cls.name)
     except Exception as err:  # noqa: BLE001 - one model failing must not stop the run
         ws.echo(f"error: {cls.name}: training failed: {err}")
         ws.problems.append(f"{cls.name}: training failed: {err}")
+        return None
+
+
+def run_model(ws: Workspace, cls: type[Adapter], test: list[ClipRef],
+              skipped: dict[str, str], trained: Trained | None | object = _UNTRAINED
+              ) -> dict | None:
+    """Fit or load (unless ``trained`` is given), generate, score and summarise one model;
+    None when training failed (the run goes on with the other models)."""
+    model_dir = ws.run_dir / cls.name
+    start = time.perf_counter()
+    if trained is _UNTRAINED:
+        trained = fit_or_report(ws, cls)
+    if not isinstance(trained, Trained):
         return None
     stages = {"train": time.perf_counter() - start}
     generated = generate_clips(ws, trained, model_dir, test)

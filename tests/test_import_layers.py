@@ -41,7 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "bench.report", "bench.report.*", "bench.report_*", "bench.protocols*"),
     "runner": ("bench.runner", "bench.stages", "bench.stages.*", "bench.score",
                "bench.score_folders", "bench.folder_scoring", "bench.profile"),
-    "cli": ("bench.cli",),
+    "cli": ("bench.cli", "bench.__main__"),
 }
 """Layer -> the module names (``fnmatch`` patterns) it holds; the first match wins."""
 

@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.core import distributed
+
 Plan = TypeVar("Plan")
 
 
@@ -174,6 +176,9 @@ def run_steps(step: Callable[[int], Mapping[str, float]], steps: int,
     early once ``max_seconds`` have passed since ``started`` (a ``time.perf_counter()``
     reading; default: the call). The log keeps the losses averaged over the first and last
     ``average`` steps; its ``seconds`` count from the call."""
+    world = distributed.current()
+    steps = distributed.agree_steps(steps, world)
+    progress = progress and world.is_main
     bar: Any = None
     if progress:
         from tqdm import tqdm

@@ -8,9 +8,11 @@ for the leaderboard's footnotes.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
-from bench.core import cache
+from bench.core import cache, distributed
 from bench.fileio import atomic_write_json
 from bench.provenance import device_name, stable_hash
 from bench.stages.workspace import Workspace
@@ -35,12 +37,52 @@ def train_judge(ws: Workspace, name: str):
               "train_key": stable_hash([ws.clip_key(r) for r in train]),
               "train_speakers": sorted({r.speaker for r in train}),
               "val_speakers": sorted({r.speaker for r in val})}
+    world = distributed.current(ws.device)
+    shard = distributed.shard(train, world)
     ws.echo(f"judge {name}: training on {cfg.dataset}/{ws.split.name} train "
-            f"({len(train)} clips, {cfg.budget} budget)")
-    return store_trained(
-        name, cfg.dataset, module.train, record=record, cache_dir=cfg.cache_dir, key=key,
-        train=ws.lazy(train), val=ws.lazy(val) if val else None, budget=cfg.budget,
-        device=ws.device, seed=cfg.seed, progress=cfg.progress)
+            f"({len(train)} clips, {cfg.budget} budget"
+            + (f", {len(shard)} on each of {world.size} ranks" if world.distributed else "")
+            + ")")
+    kwargs = {"train": ws.lazy(shard), "val": ws.lazy(val) if val else None,
+              "budget": cfg.budget, "device": ws.device,
+              "seed": distributed.rank_seed(cfg.seed, world),
+              "progress": cfg.progress and world.is_main}
+    distributed.barrier(world)  # every rank starts from the cache as rank 0 left it
+
+    def train_fn(out_dir: Path, **train_kwargs) -> dict:
+        with distributed.data_parallel(world):
+            log = module.train(out_dir=out_dir, **train_kwargs) or {}
+        distributed.same_on_all(weights_digest(out_dir), world, f"judge {name}")
+        return {**log, **distributed.provenance(world, _per_rank_batch(log), True)}
+
+    if world.is_main:
+        trained = store_trained(name, cfg.dataset, train_fn, record=record,
+                                cache_dir=cfg.cache_dir, key=key, **kwargs)
+    else:  # the other ranks train beside rank 0 and keep nothing
+        with tempfile.TemporaryDirectory(prefix=f"talkbench-{name}-rank{world.rank}-") as tmp:
+            train_fn(Path(tmp), **kwargs)
+        trained = None
+    distributed.barrier(world)  # rank 0's judge is in place for every rank
+    return trained
+
+
+def weights_digest(folder: Path) -> str:
+    """:func:`bench.core.distributed.tensor_digest` of every ``.pt``/``.pth`` file in
+    ``folder`` (the weights, not the logs and times beside them)."""
+    import torch
+
+    states = {path.name: torch.load(path, map_location="cpu", weights_only=True)
+              for path in sorted(Path(folder).iterdir()) if path.suffix in (".pt", ".pth")}
+    return distributed.tensor_digest(states)
+
+
+def _per_rank_batch(log: dict) -> int | None:
+    """The per-rank batch a judge's training log records (None when it records none)."""
+    for key in ("batch", "batch_size"):
+        value = log.get(key, (log.get("plan") or {}).get(key))
+        if isinstance(value, int):
+            return value
+    return None
 
 
 def ensure_judges(ws: Workspace) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.adapters import Adapter
-from bench.core import cache
+from bench.core import cache, distributed
 from bench.provenance import stable_hash
 from bench.stages.workspace import Workspace
 
@@ -26,34 +26,59 @@ class Trained:
     log: dict
 
 
-def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path) -> Trained:
-    adapter = cls(seed=ws.cfg.seed, device=ws.device)
+def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
+                options: dict | None = None) -> Trained:
+    """The model trained on the split's train part (``options``: the adapter's keyword
+    options, e.g. ``steps``), from its checkpoint when one was cached for the same key. Under
+    torchrun every rank trains on its shard of the clips with its own seed and rank 0 writes
+    the checkpoint (:mod:`bench.core.distributed`)."""
+    world = distributed.current(ws.device)
+    adapter = cls(seed=ws.cfg.seed, device=ws.device, **(options or {}))
     train_refs = ws.prepare("train") if cls.trainable else []
     val_refs = ws.prepare("val") if cls.trainable else []
     key = stable_hash({
         "adapter": adapter.config(), "budget": ws.cfg.budget,
         "split": [ws.split.name, ws.split.version],
         "train": [ws.clip_key(r) for r in train_refs],
+        **({"world_size": world.size} if world.distributed else {}),
     })
     checkpoint = model_dir / "checkpoint"
-    done = cache.read_folder(checkpoint, key, ws.echo)
+    distributed.barrier(world)  # every rank reads the cache as rank 0 left it
+    done = cache.read_folder(checkpoint, key, ws.echo if world.is_main else None)
     if done is not None:
         adapter.load(checkpoint)
         return Trained(adapter, key, done.get("log", {}))
     if cls.trainable and not train_refs:
         raise ValueError("no prepared training clips")
-    ws.echo(f"{cls.name}: training ({ws.cfg.budget} budget, {len(train_refs)} clips)")
+    shard = distributed.shard(train_refs, world)
+    ws.echo(f"{cls.name}: training ({ws.cfg.budget} budget, {len(train_refs)} clips"
+            + (f", {len(shard)} on each of {world.size} ranks" if world.distributed else "")
+            + ")")
     start = time.perf_counter()
-    log = adapter.fit(ws.lazy(train_refs), ws.lazy(val_refs) if val_refs else None,
-                      ws.cfg.budget) or {}
-    log = {**log, "wall_s": round(time.perf_counter() - start, 3)}
+    adapter.seed = distributed.rank_seed(ws.cfg.seed, world)  # the run seed on rank 0
+    with distributed.data_parallel(world):
+        log = adapter.fit(ws.lazy(shard), ws.lazy(val_refs) if val_refs else None,
+                          ws.cfg.budget) or {}
+    nets = getattr(adapter, "nets", None)
+    if nets is not None:
+        distributed.same_on_all(distributed.tensor_digest(nets), world, cls.name)
+    log = {**log, "wall_s": round(time.perf_counter() - start, 3),
+           **distributed.provenance(world, _per_rank_batch(log), nets is not None)}
 
     def fill(folder: Path) -> dict:
         adapter.save(folder)
         return {"model": cls.name, "log": log}
 
-    cache.write_folder(checkpoint, key, fill)
+    if world.is_main:
+        cache.write_folder(checkpoint, key, fill)
+    distributed.barrier(world)  # the checkpoint is in place for every rank
     return Trained(adapter, key, log)
+
+
+def _per_rank_batch(log: dict) -> int | None:
+    """The budget's ``batch`` as the training log records it (None when it has none)."""
+    batch = (log.get("config") or {}).get("batch")
+    return batch if isinstance(batch, int) else None
 
 
 def load_checkpoint(adapter: Adapter, checkpoint: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.core import distributed
 from bench.data.clip import Clip, ClipRef
 from bench.provenance import stable_hash
 
@@ -233,7 +234,8 @@ class Workspace:
     def judge_identity(self) -> str:
         """What a judge trained for this run depends on (`bench.judges.store.train_identity`):
         dataset, root hash, split and version, budget, seed, the train and validation clips'
-        cache keys (a clip whose media cannot be read counts by its id)."""
+        cache keys (a clip whose media cannot be read counts by its id); under torchrun also
+        the world size."""
         if getattr(self, "_judge_identity", None) is None:
             from bench.judges.store import train_identity
 
@@ -242,6 +244,10 @@ class Workspace:
                 split_version=self.split.version, budget=self.cfg.budget, seed=self.cfg.seed,
                 train_keys=[self._key_or_id(r) for r in self.parts["train"]],
                 val_keys=[self._key_or_id(r) for r in self.parts.get("val", [])])
+            world = distributed.current(self.device)
+            if world.distributed:  # judges trained by N ranks are other judges
+                self._judge_identity = stable_hash([self._judge_identity,
+                                                    {"world_size": world.size}])
         return self._judge_identity
 
     def _key_or_id(self, ref: ClipRef) -> str:
