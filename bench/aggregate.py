@@ -163,14 +163,20 @@ class UnavailableLog:
 
     A reason that repeats on every clip (weights that are missing for the whole metric) is
     shown for the first `REPEATS` clips; the rest are counted and `close` says how many.
+    ``shown`` (one dict for a whole run, e.g. the workspace's) carries the count across the
+    run's rows, so a reason that is the same for every row is spelt out once per run, not
+    once per row.
     """
 
     REPEATS = 3
 
-    def __init__(self, echo: Echo, prefix: str = "") -> None:
+    def __init__(self, echo: Echo, prefix: str = "",
+                 shown: dict[tuple[str, str], int] | None = None) -> None:
         self.echo = echo
         self.prefix = prefix
+        self.shown = {} if shown is None else shown
         self.seen: dict[tuple[str, str], int] = {}
+        """(metric, reason) -> clips of this pass not spelt out."""
 
     def clip(self, clip_id: str, entries: dict[str, dict]) -> None:
         parts = []
@@ -178,18 +184,20 @@ class UnavailableLog:
             reason = entry.get("unavailable")
             if reason is None:
                 continue
-            count = self.seen.get((name, reason), 0) + 1
-            self.seen[(name, reason)] = count
-            if count <= self.REPEATS:
+            if self.shown.get((name, reason), 0) < self.REPEATS:
+                self.shown[(name, reason)] = self.shown.get((name, reason), 0) + 1
                 parts.append(f"{name} ({reason})")
+            else:
+                self.seen[(name, reason)] = self.seen.get((name, reason), 0) + 1
         if parts:
             self.echo(f"{self.prefix}{clip_id}: unavailable: " + "; ".join(parts))
 
     def close(self) -> None:
+        """Count the clips whose reason was not spelt out again (one line per reason)."""
         for (name, reason), count in self.seen.items():
-            if count > self.REPEATS:
-                self.echo(f"{self.prefix}{name}: unavailable on {count - self.REPEATS} more "
-                          f"clips for the same reason ({reason})")
+            short = reason if len(reason) <= 70 else reason[:69].rstrip() + "…"
+            self.echo(f"{self.prefix}{name}: unavailable on {count} more clips for the same "
+                      f"reason as above ({short})")
         self.seen.clear()
 
 

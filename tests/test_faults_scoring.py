@@ -432,3 +432,25 @@ def test_cells_of_a_judge_below_chance_are_marked(tmp_path, accuracy, marked):
     assert JUDGE_QUALITY["emotion"].figure == "accuracy"
     assert JUDGE_QUALITY["syncnet"].figure == "offset_accuracy"
     assert JUDGE_QUALITY["au"].figure == "avg_f1"
+
+
+def test_a_reason_every_row_shares_is_spelt_out_once_per_run():
+    """Missing weights make a metric unavailable on every clip of every row: the run's log
+    spells the reason out for the first clips only and then counts, row after row."""
+    from bench.aggregate import UnavailableLog
+
+    lines: list[str] = []
+    shown: dict = {}
+    missing = {"fid": {"unavailable": "FID needs weights " + "x" * 100}}
+    for row in ("a", "b"):
+        log = UnavailableLog(lines.append, prefix=f"{row}: ", shown=shown)
+        for clip in range(5):
+            log.clip(f"c{clip}", {**missing, "acd": {"unavailable": f"no face in c{clip}"}}
+                     if clip == 4 and row == "b" else missing)
+        log.close()
+    spelt = [line for line in lines if "FID needs weights" in line and "more clips" not in line]
+    assert [line.split(":")[:2] for line in spelt] == [["a", " c0"], ["a", " c1"], ["a", " c2"]]
+    assert lines[3] == ("a: fid: unavailable on 2 more clips for the same reason as above "
+                        "(FID needs weights " + "x" * 51 + "…)")
+    assert "b: c4: unavailable: acd (no face in c4)" in lines  # a new reason is still told
+    assert lines[-1].startswith("b: fid: unavailable on 5 more clips")

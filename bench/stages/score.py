@@ -126,7 +126,7 @@ def score_clips(ws: Workspace, name: str, out_dir: Path, refs: list[ClipRef],
                 if not is_cached(record, m, out_dir / "states", ref.clip_id, ws.echo)]
         if todo:
             work.append((ref, todo))
-    log = UnavailableLog(ws.echo, prefix=f"{name}: ")
+    log = UnavailableLog(ws.echo, prefix=f"{name}: ", shown=ws.unavailable_shown)
     results = ws.scoring_pool().map(score_clip, job, work)
     for (ref, _), entries in progress(results, f"{name}: score", ws.cfg.progress, len(work)):
         log.clip(ref.clip_id, entries)

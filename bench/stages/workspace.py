@@ -125,6 +125,8 @@ class Workspace:
         self.echo = echo
         self.device = cfg.device or default_device()
         self.problems: list[str] = []
+        self.unavailable_shown: dict[tuple[str, str], int] = {}
+        """(metric, reason) -> clips whose line spelt it out, over all rows of the run."""
         self.protocol = get_protocol(cfg.protocol)
         self.protocol.check_dataset(cfg.dataset)
         self.root = resolve_root(cfg, echo)
