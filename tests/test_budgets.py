@@ -26,3 +26,36 @@ def test_generator_budgets_are_step_counts(name):
         steps = [getattr(cfg, f) for f in fields if f == "steps" or f.endswith("_steps")]
         assert steps and all(isinstance(s, int) and 0 <= s < 10**7 for s in steps), \
             f"{name} {budget}: steps {steps}"
+
+
+def test_training_uses_a_fixed_thread_count_so_checkpoints_match_across_machines(
+        synth_native_root, tmp_path, monkeypatch):
+    """wav2lip's 20-step smoke checkpoint differs between 1 and 2 torch threads (measured);
+    the train stage pins the count (`bench.core.devices.training_threads`), so a process on a
+    1-core machine and one on a 2-core machine train the same weights."""
+    import torch
+    from click.testing import CliRunner
+
+    from bench.cli import main
+    from bench.core.devices import TRAIN_THREADS_ENV
+    from bench.core.distributed import tensor_digest
+
+    monkeypatch.delenv(TRAIN_THREADS_ENV, raising=False)
+    before = torch.get_num_threads()
+    digests = []
+    try:
+        for ambient in (1, 2):
+            torch.set_num_threads(ambient)  # what the machine would give torch by default
+            runs = tmp_path / f"runs{ambient}"
+            result = CliRunner().invoke(main, [
+                "train", "--model", "wav2lip", "--budget", "smoke", "--set", "steps=20",
+                "--dataset", "synthetic", "--root", str(synth_native_root), "--quiet",
+                "--cache-dir", str(tmp_path / "cache"), "--runs-dir", str(runs),
+                "--workers", "1"])
+            assert result.exit_code == 0, result.output
+            assert torch.get_num_threads() == ambient  # restored after training
+            (weights,) = runs.glob("synthetic/*/wav2lip/checkpoint/generator.pt")
+            digests.append(tensor_digest(torch.load(weights, weights_only=True)))
+    finally:
+        torch.set_num_threads(before)
+    assert digests[0] == digests[1]

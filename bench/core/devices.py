@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 import torch
 
 
@@ -10,3 +14,33 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+TRAIN_THREADS_ENV = "TALKBENCH_TRAIN_THREADS"
+DEFAULT_TRAIN_THREADS = 2
+"""Torch intra-op threads while training. CPU kernels split their sums by thread, so the
+weights a training run reaches depend on the thread count (measured: wav2lip's smoke
+checkpoint differs between 1 and 2 threads, and is bit-identical run to run at either).
+One fixed count makes the same command give the same checkpoint on machines with different
+core counts (the same CPU family and libraries; GPUs have their own nondeterminism)."""
+
+
+def train_threads() -> int:
+    """The training thread count: ``$TALKBENCH_TRAIN_THREADS`` or :data:`DEFAULT_TRAIN_THREADS`."""
+    value = os.environ.get(TRAIN_THREADS_ENV, "")
+    try:
+        return max(1, int(value)) if value else DEFAULT_TRAIN_THREADS
+    except ValueError:
+        raise ValueError(f"${TRAIN_THREADS_ENV} must be a whole number, got {value!r}") from None
+
+
+@contextlib.contextmanager
+def training_threads() -> Iterator[int]:
+    """Run the block with :func:`train_threads` torch threads (restored afterwards)."""
+    before = torch.get_num_threads()
+    threads = train_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.core import cache, distributed
+from bench.core.devices import training_threads
 from bench.fileio import atomic_write_json
 from bench.provenance import device_name, stable_hash
 from bench.stages.workspace import Workspace
@@ -50,8 +51,9 @@ def train_judge(ws: Workspace, name: str):
     distributed.barrier(world)  # every rank starts from the cache as rank 0 left it
 
     def train_fn(out_dir: Path, **train_kwargs) -> dict:
-        with distributed.data_parallel(world):
+        with distributed.data_parallel(world), training_threads() as threads:
             log = module.train(out_dir=out_dir, **train_kwargs) or {}
+        log = {**log, "train_threads": threads}
         distributed.same_on_all(weights_digest(out_dir), world, f"judge {name}")
         return {**log, **distributed.provenance(world, _per_rank_batch(log), True)}
 

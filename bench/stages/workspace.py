@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.core import distributed
+from bench.core.devices import DEFAULT_TRAIN_THREADS, train_threads
 from bench.data.clip import Clip, ClipRef
 from bench.provenance import stable_hash
 
@@ -237,7 +238,7 @@ class Workspace:
         """What a judge trained for this run depends on (`bench.judges.store.train_identity`):
         dataset, root hash, split and version, budget, seed, the train and validation clips'
         cache keys (a clip whose media cannot be read counts by its id); under torchrun also
-        the world size."""
+        the world size, and the training thread count when it is not the default."""
         if getattr(self, "_judge_identity", None) is None:
             from bench.judges.store import train_identity
 
@@ -250,6 +251,10 @@ class Workspace:
             if world.distributed:  # judges trained by N ranks are other judges
                 self._judge_identity = stable_hash([self._judge_identity,
                                                     {"world_size": world.size}])
+            threads = train_threads()
+            if threads != DEFAULT_TRAIN_THREADS:  # so are judges trained on other threads
+                self._judge_identity = stable_hash([self._judge_identity,
+                                                    {"train_threads": threads}])
         return self._judge_identity
 
     def _key_or_id(self, ref: ClipRef) -> str:
