@@ -71,7 +71,12 @@ around the eyes and mouth rather than expressions, and lip sync suffers. The 300
 does not separate in-sync from shifted windows (accuracy about 0.5), so the sync gate adds
 little. Training time (summary ``timing``): 62 s at 500 steps; 196 s for the last row (expert
 11 s, emotion D 33 s, generator 146 s), 201 s and 303 s for the two before, on a box shared
-with other jobs."""
+with other jobs.
+
+The main job at 91b1170 (README command 1, 2 torch threads) reached LSE-C 3.332 [2.792,
+3.911] and EmoAcc 0.333 [0.333, 0.333] with these values (232 s of training). The figures above
+came from processes on another thread count, and CPU training depends on it (training now
+runs on a fixed count, `bench.core.devices.training_threads`)."""
 
 SMOKE = _from(
     WAV2LIP_SMOKE, betas=(0.5, 0.999), emotion_dims=(8, 8), emo_disc_channels=(8, 8, 8, 8, 8),

@@ -52,7 +52,12 @@ accuracy about 0.45), so the sync gate's opening (at step 1 in one run, never in
 the validation sync loss hovers around 0.75) adds little. Training time (summary
 ``timing``): 49 s at 500 steps; 292 s at 2000 steps on the box loaded by other jobs (load
 average above 5; expert 15 s, generator 266 s); about 90 s estimated uncontended from the
-500-step run's step times (expert 22 s, 0.032 s a generator step)."""
+500-step run's step times (expert 22 s, 0.032 s a generator step). The main job at 91b1170
+(README command 1, 2 torch threads) reached only 2.256 [1.852, 2.663] with the same values (its
+sync gate never opened): the 2.930 above came from a process on another thread count, and CPU
+training depends on it (training now runs on a fixed count,
+`bench.core.devices.training_threads`). At this budget wav2lip sits on the edge of the
+still-image bar."""
 
 SMOKE = Wav2LipConfig(
     size=24, face_channels=(4, 8, 8, 16, 16), face_residual=(0, 1, 0, 0),
