@@ -75,8 +75,9 @@ with other jobs.
 
 The main job at 91b1170 (README command 1, 2 torch threads) reached LSE-C 3.332 [2.792,
 3.911] and EmoAcc 0.333 [0.333, 0.333] with these values (232 s of training). The figures above
-came from processes on another thread count, and CPU training depends on it (training now
-runs on a fixed count, `bench.core.devices.training_threads`)."""
+were trained on 1 torch thread, and CPU training depends on the thread count (training now
+runs on a fixed count, `bench.core.devices.training_threads`): on 1 thread this model misses
+the lip-sync bar and wav2lip meets it, on 2 threads the reverse."""
 
 SMOKE = _from(
     WAV2LIP_SMOKE, betas=(0.5, 0.999), emotion_dims=(8, 8), emo_disc_channels=(8, 8, 8, 8, 8),

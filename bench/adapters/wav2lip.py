@@ -54,10 +54,11 @@ the validation sync loss hovers around 0.75) adds little. Training time (summary
 average above 5; expert 15 s, generator 266 s); about 90 s estimated uncontended from the
 500-step run's step times (expert 22 s, 0.032 s a generator step). The main job at 91b1170
 (README command 1, 2 torch threads) reached only 2.256 [1.852, 2.663] with the same values (its
-sync gate never opened): the 2.930 above came from a process on another thread count, and CPU
-training depends on it (training now runs on a fixed count,
-`bench.core.devices.training_threads`). At this budget wav2lip sits on the edge of the
-still-image bar."""
+sync gate never opened): the 2.930 above was trained on 1 torch thread (checked:
+``TALKBENCH_TRAIN_THREADS=1`` reproduces its first sync-gate check, validation sync loss
+0.7391, where 2 threads give 0.8572), and CPU training depends on the thread count (training
+now runs on a fixed count, `bench.core.devices.training_threads`). At this budget wav2lip sits
+on the edge of the still-image bar."""
 
 SMOKE = Wav2LipConfig(
     size=24, face_channels=(4, 8, 8, 16, 16), face_residual=(0, 1, 0, 0),
