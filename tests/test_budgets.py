@@ -59,3 +59,31 @@ def test_training_uses_a_fixed_thread_count_so_checkpoints_match_across_machines
     finally:
         torch.set_num_threads(before)
     assert digests[0] == digests[1]
+
+
+def test_a_retuned_budget_retrains_instead_of_reusing_the_old_checkpoint(
+        synth_native_root, tmp_path, monkeypatch):
+    """The checkpoint's cache key holds the budget's values, not only its name: after a demo
+    budget is retuned (steps 500 -> 2000, say), the next run trains anew."""
+    import json
+
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    cls = adapter_class("static-gan")
+    args = ["train", "--model", "static-gan", "--budget", "smoke", "--dataset", "synthetic",
+            "--root", str(synth_native_root), "--quiet", "--cache-dir", str(tmp_path / "cache"),
+            "--runs-dir", str(tmp_path / "runs"), "--workers", "1"]
+
+    def steps_trained() -> int:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        (done,) = (tmp_path / "runs").glob("synthetic/*/static-gan/checkpoint/done.json")
+        return json.loads(done.read_text())["log"]["steps"]
+
+    first = steps_trained()
+    assert steps_trained() == first  # same budget: the checkpoint is reused
+    monkeypatch.setitem(cls.configs, "smoke",
+                        dataclasses.replace(cls.configs["smoke"], steps=first + 2))
+    assert steps_trained() == first + 2

@@ -7,6 +7,7 @@ the training clips: a change in any of them retrains.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
     val_refs = ws.prepare("val") if cls.trainable else []
     key = stable_hash({
         "adapter": adapter.config(), "budget": ws.cfg.budget,
+        "budget_config": _budget_config(adapter, ws.cfg.budget),
         "split": [ws.split.name, ws.split.version],
         "train": [ws.clip_key(r) for r in train_refs],
         **({"world_size": world.size} if world.distributed else {}),
@@ -76,6 +78,16 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
         cache.write_folder(checkpoint, key, fill)
     distributed.barrier(world)  # the checkpoint is in place for every rank
     return Trained(adapter, key, log)
+
+
+def _budget_config(adapter: Adapter, budget: str) -> dict | None:
+    """The budget's sizes and schedule as the adapter will train them (a torch adapter's
+    ``config_for``), so that retuning a budget retrains instead of reusing the checkpoint
+    trained at the old values; None for adapters without budget configs."""
+    config_for = getattr(adapter, "config_for", None)
+    if config_for is None:
+        return None
+    return dataclasses.asdict(config_for(budget))
 
 
 def _per_rank_batch(log: dict) -> int | None:
