@@ -49,7 +49,8 @@ DEMO = _from(
     WAV2LIP_DEMO, betas=(0.5, 0.999), emotion_dims=(32, 32),
     emo_disc_channels=(16, 32, 64, 64, 64), emo_disc_fc=(128, 64),
     emo_lr=3e-4, emo_pretrain_steps=1000, emo_pretrain_batch=32, emo_pretrain_lr=3e-4,
-    steps=1500, w_perc=0.01, w_emo=0.03, perc_layers=("relu1_2",), perc_frames=8)
+    steps=1500, w_perc=0.01, w_emo=0.03, perc_layers=("relu1_2",), perc_frames=8,
+    sync_gate=0.75, sync_weight=0.03)
 """The demo budget. Measured on the synthetic corpus (speakers-70-15-15, seed 0; 95% bootstrap
 intervals over the 12 test clips; still-image LSE-C 1.919):
 
