@@ -120,20 +120,15 @@ def test_two_ranks_train_as_one_process_on_both_halves(tmp_path):
     # One process, rank 0's initial weights, the mean loss over the whole batch of 8.
     g = torch.Generator().manual_seed(123)
     x, y = torch.randn(8, 3, generator=g), torch.randn(8, 1, generator=g)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    for _ in range(5):
-        opt.zero_grad()
-        ((net(x) - y) ** 2).mean().backward()
-        opt.step()
-    for name, value in net.state_dict().items():
+    for name, value in _one_process(x, y).state_dict().items():
         np.testing.assert_allclose(ranks[0]["net"][name].numpy(), value.numpy(), atol=1e-6)
     # ... and not the weights one rank would reach on its half alone
-    assert not torch.allclose(ranks[0]["net"]["0.weight"], _alone(x[:4], y[:4]), atol=1e-4)
+    alone = _one_process(x[:4], y[:4]).state_dict()["0.weight"]
+    assert not torch.allclose(ranks[0]["net"]["0.weight"], alone, atol=1e-4)
 
 
-def _alone(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _one_process(x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
+    """The worker's network trained in one process from rank 0's seed on ``x``, ``y``."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
@@ -141,7 +136,7 @@ def _alone(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         opt.zero_grad()
         ((net(x) - y) ** 2).mean().backward()
         opt.step()
-    return net[0].weight.detach()
+    return net
 
 
 # ---------------------------------------------------------------------------------------------
