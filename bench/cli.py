@@ -60,22 +60,12 @@ def _run_config(**kw):
 
 
 def _training_workspace(cfg):
-    """The workspace of a training command and this process's world. Under torchrun
-    (`bench.core.distributed`) rank 0 builds the corpus and prepares the train and validation
-    clips first, the other ranks then find them cached and print nothing."""
-    from dataclasses import replace
+    """The workspace of a training command and this process's torchrun world
+    (`bench.stages.workspace.open_workspace`: rank 0 prepares the train and validation clips
+    first)."""
+    from bench.stages.workspace import open_workspace
 
-    from bench.core import distributed
-    from bench.stages.workspace import Workspace
-
-    world = distributed.current(cfg.device)
-    cfg = replace(cfg, device=distributed.device_for(world, cfg.device))
-    with distributed.rank_zero_first(world):
-        ws = Workspace(cfg, echo=_echo_err if world.is_main else (lambda line: None))
-        for part in ("train", "val"):
-            if part in ws.parts:
-                ws.prepare(part)
-    return ws, world
+    return open_workspace(cfg, _echo_err, ("train", "val"))
 
 
 def _finish(world) -> None:
@@ -187,17 +177,15 @@ def run(models, adapters, **kw) -> None:
     from bench.core import distributed
 
     result = run_all(_run_config(models=names, **kw), echo=_echo_err)
-    if result is None:  # a torchrun rank other than 0: it trained, rank 0 reports
-        distributed.finish_and_exit(distributed.current())
-        return
-    click.echo(f"wrote {result.leaderboard_md} and {result.leaderboard_csv}")
-    from bench.folder_scoring import scored_line
+    if result is not None:  # None: a torchrun rank other than 0, which only trained
+        click.echo(f"wrote {result.leaderboard_md} and {result.leaderboard_csv}")
+        from bench.folder_scoring import scored_line
 
-    for name, summary in result.summaries.items():
-        skipped = len(summary["skipped"])
-        click.echo(f"  {name}: {scored_line(summary)}"
-                   + (f", {skipped} test clips skipped" if skipped else ""))
-    distributed.finish_and_exit(distributed.current())
+        for name, summary in result.summaries.items():
+            skipped = len(summary["skipped"])
+            click.echo(f"  {name}: {scored_line(summary)}"
+                       + (f", {skipped} test clips skipped" if skipped else ""))
+    _finish(distributed.current())
 
 
 @main.command()

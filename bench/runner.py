@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.adapters import Adapter, adapter_class, model_names
@@ -32,7 +32,7 @@ from bench.stages.judges import ensure_judges, report_judges
 from bench.stages.score import score_clips
 from bench.stages.summarise import summarise
 from bench.stages.train import Trained, fit_or_load
-from bench.stages.workspace import Echo, RunConfig, Workspace
+from bench.stages.workspace import Echo, RunConfig, Workspace, open_workspace
 
 STRIP_CLIPS = 2
 """Test clips per model that get frame strips."""
@@ -66,22 +66,11 @@ def run(cfg: RunConfig, echo: Echo = print) -> RunResult | None:
     """Run ``cfg`` end to end and regenerate the dataset's leaderboard. Under torchrun every
     rank trains the judges and the models (`bench.core.distributed`); rank 0 then generates,
     scores and writes the leaderboard, and the other ranks return None."""
-    world = distributed.current(cfg.device)
-    cfg = replace(cfg, device=distributed.device_for(world, cfg.device))
-    echo = echo if world.is_main else _silent
-    with distributed.rank_zero_first(world):  # rank 0 builds and prepares, the others read
-        ws = Workspace(cfg, echo)
-        if world.distributed:
-            for part in ws.parts:
-                ws.prepare(part)
+    ws, world = open_workspace(cfg, echo)
     try:
-        return _run(ws, cfg, echo, world)
+        return _run(ws, ws.cfg, ws.echo, world)
     finally:
         ws.close()
-
-
-def _silent(line: str) -> None:
-    """The echo of ranks other than 0 (rank 0 speaks for the run)."""
 
 
 def _run(ws: Workspace, cfg: RunConfig, echo: Echo,

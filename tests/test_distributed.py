@@ -55,7 +55,7 @@ def test_rank_seeds_keep_the_run_seed_on_rank_0_and_differ_elsewhere():
 
 def test_single_process_is_untouched():
     assert distributed.current() == distributed.SINGLE
-    assert distributed.provenance(distributed.SINGLE, 4, True) == {}
+    assert distributed.provenance(distributed.SINGLE, {"batch": 4}, True) == {}
     with distributed.data_parallel(distributed.SINGLE):  # no hooks, no process group
         net = torch.nn.Linear(2, 1)
         net(torch.ones(1, 2)).sum().backward()

@@ -97,23 +97,18 @@ def current(device: str | None = None) -> World:
     return World(rank, size, local_rank, dist.get_backend())
 
 
-def finish(world: World) -> None:
-    """Leave the process group together: wait for every rank, then destroy it (gloo aborts
-    a process whose group is torn down while another rank still talks to it). Call at the
-    end of a command that trains under torchrun."""
-    if world.distributed and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-
-
 def finish_and_exit(world: World) -> None:
-    """End a torchrun process that finished its work: :func:`finish`, flush the output and
-    leave with status 0 without the interpreter's teardown (gloo's threads sometimes abort
-    it after the group is gone: "terminate called without an active exception", measured
-    in about 1 of 15 two-rank runs here). Does nothing in a single process."""
+    """End a torchrun process that finished its work: leave the process group together (wait
+    for every rank, then destroy it: gloo aborts a process whose group is torn down while
+    another rank still talks to it), flush the output and leave with status 0 without the
+    interpreter's teardown (gloo's threads sometimes abort it after the group is gone:
+    "terminate called without an active exception", measured in about 1 of 15 two-rank runs
+    here). Does nothing in a single process."""
     if not world.distributed:
         return
-    finish(world)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
@@ -177,17 +172,26 @@ def rank_zero_first(world: World) -> Iterator[None]:
         barrier(world)
 
 
-def provenance(world: World, per_rank_batch: int | None, checked: bool) -> dict[str, Any]:
-    """What a distributed training records: world size, backend, per-rank and effective
-    batch, and whether :func:`same_on_all` checked the ranks' weights (``checked``; empty in a
-    single process, so single-process records are unchanged)."""
+def provenance(world: World, log: dict[str, Any], checked: bool) -> dict[str, Any]:
+    """What a distributed training records: world size, backend, per-rank batch (the
+    ``batch`` a training ``log`` gives at its top level, in its ``config`` or its ``plan``) and
+    effective batch, and whether :func:`same_on_all` checked the ranks' weights (``checked``;
+    empty in a single process, so single-process records are unchanged)."""
     if not world.distributed:
         return {}
+    per_rank_batch = _batch_in(log)
     effective = None if per_rank_batch is None else per_rank_batch * world.size
     return {"distributed": {"world_size": world.size, "backend": world.backend,
                             "per_rank_batch": per_rank_batch, "effective_batch": effective,
                             "batchnorm": "per-rank statistics, rank 0's running stats kept",
                             "weights_checked_identical_on_ranks": checked}}
+
+
+def _batch_in(log: dict[str, Any]) -> int | None:
+    for where in (log, log.get("config") or {}, log.get("plan") or {}):
+        if isinstance(where.get("batch"), int):
+            return where["batch"]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

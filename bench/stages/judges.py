@@ -55,7 +55,7 @@ def train_judge(ws: Workspace, name: str):
             log = module.train(out_dir=out_dir, **train_kwargs) or {}
         log = {**log, "train_threads": threads}
         distributed.same_on_all(weights_digest(out_dir), world, f"judge {name}")
-        return {**log, **distributed.provenance(world, _per_rank_batch(log), True)}
+        return {**log, **distributed.provenance(world, log, True)}
 
     if world.is_main:
         trained = store_trained(name, cfg.dataset, train_fn, record=record,
@@ -76,15 +76,6 @@ def weights_digest(folder: Path) -> str:
     states = {path.name: torch.load(path, map_location="cpu", weights_only=True)
               for path in sorted(Path(folder).iterdir()) if path.suffix in (".pt", ".pth")}
     return distributed.tensor_digest(states)
-
-
-def _per_rank_batch(log: dict) -> int | None:
-    """The per-rank batch a judge's training log records (None when it records none)."""
-    for key in ("batch", "batch_size"):
-        value = log.get(key, (log.get("plan") or {}).get(key))
-        if isinstance(value, int):
-            return value
-    return None
 
 
 def ensure_judges(ws: Workspace) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.adapters import Adapter
 from bench.core import cache, distributed
-from bench.core.devices import DEFAULT_TRAIN_THREADS, train_threads, training_threads
+from bench.core.devices import training_threads
 from bench.provenance import stable_hash
 from bench.stages.workspace import Workspace
 
@@ -35,7 +35,6 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
     torchrun every rank trains on its shard of the clips with its own seed and rank 0 writes
     the checkpoint (:mod:`bench.core.distributed`)."""
     world = distributed.current(ws.device)
-    threads = train_threads()
     adapter = cls(seed=ws.cfg.seed, device=ws.device, **(options or {}))
     train_refs = ws.prepare("train") if cls.trainable else []
     val_refs = ws.prepare("val") if cls.trainable else []
@@ -44,8 +43,7 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
         "budget_config": _budget_config(adapter, ws.cfg.budget),
         "split": [ws.split.name, ws.split.version],
         "train": [ws.clip_key(r) for r in train_refs],
-        **({"world_size": world.size} if world.distributed else {}),
-        **({"train_threads": threads} if threads != DEFAULT_TRAIN_THREADS else {}),
+        **ws.training_facts(),
     })
     checkpoint = model_dir / "checkpoint"
     distributed.barrier(world)  # every rank reads the cache as rank 0 left it
@@ -61,14 +59,14 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
             + ")")
     start = time.perf_counter()
     adapter.seed = distributed.rank_seed(ws.cfg.seed, world)  # the run seed on rank 0
-    with distributed.data_parallel(world), training_threads():
+    with distributed.data_parallel(world), training_threads() as threads:
         log = adapter.fit(ws.lazy(shard), ws.lazy(val_refs) if val_refs else None,
                           ws.cfg.budget) or {}
     nets = getattr(adapter, "nets", None)
     if nets is not None:
         distributed.same_on_all(distributed.tensor_digest(nets), world, cls.name)
     log = {**log, "wall_s": round(time.perf_counter() - start, 3), "train_threads": threads,
-           **distributed.provenance(world, _per_rank_batch(log), nets is not None)}
+           **distributed.provenance(world, log, nets is not None)}
 
     def fill(folder: Path) -> dict:
         adapter.save(folder)
@@ -88,12 +86,6 @@ def _budget_config(adapter: Adapter, budget: str) -> dict | None:
     if config_for is None:
         return None
     return dataclasses.asdict(config_for(budget))
-
-
-def _per_rank_batch(log: dict) -> int | None:
-    """The budget's ``batch`` as the training log records it (None when it has none)."""
-    batch = (log.get("config") or {}).get("batch")
-    return batch if isinstance(batch, int) else None
 
 
 def load_checkpoint(adapter: Adapter, checkpoint: Path) -> None:

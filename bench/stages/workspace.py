@@ -247,15 +247,19 @@ class Workspace:
                 split_version=self.split.version, budget=self.cfg.budget, seed=self.cfg.seed,
                 train_keys=[self._key_or_id(r) for r in self.parts["train"]],
                 val_keys=[self._key_or_id(r) for r in self.parts.get("val", [])])
-            world = distributed.current(self.device)
-            if world.distributed:  # judges trained by N ranks are other judges
-                self._judge_identity = stable_hash([self._judge_identity,
-                                                    {"world_size": world.size}])
-            threads = train_threads()
-            if threads != DEFAULT_TRAIN_THREADS:  # so are judges trained on other threads
-                self._judge_identity = stable_hash([self._judge_identity,
-                                                    {"train_threads": threads}])
+            facts = self.training_facts()
+            if facts:  # judges trained by N ranks or on other threads are other judges
+                self._judge_identity = stable_hash([self._judge_identity, facts])
         return self._judge_identity
+
+    def training_facts(self) -> dict[str, int]:
+        """What else a trained model or judge depends on, when it is not the default: the
+        torchrun world size, the training thread count (`bench.core.devices.train_threads`).
+        Empty for a single process on the default threads, so those keys stay as they were."""
+        world = distributed.current(self.device)
+        threads = train_threads()
+        return {**({"world_size": world.size} if world.distributed else {}),
+                **({"train_threads": threads} if threads != DEFAULT_TRAIN_THREADS else {})}
 
     def _key_or_id(self, ref: ClipRef) -> str:
         from bench.data.preprocess import PrepError
@@ -278,3 +282,27 @@ def _size(path: Path | None) -> int:
         return path.stat().st_size if path is not None else -1
     except OSError:
         return -1
+
+
+def open_workspace(cfg: RunConfig, echo: Echo, parts: Sequence[str] | None = None
+                   ) -> tuple[Workspace, distributed.World]:
+    """The run's workspace and this process's torchrun world (`bench.core.distributed`).
+    Under torchrun rank 0 builds the corpus and prepares ``parts`` (None: every part of the
+    split) first, the other ranks then find them cached and print nothing; each rank works on
+    its own GPU when the run is on CUDA. In a single process this is ``Workspace(cfg, echo)``
+    (its stages prepare what they need)."""
+    from dataclasses import replace
+
+    world = distributed.current(cfg.device)
+    cfg = replace(cfg, device=distributed.device_for(world, cfg.device))
+    with distributed.rank_zero_first(world):
+        ws = Workspace(cfg, echo if world.is_main else _silent)
+        if world.distributed:
+            for part in ws.parts if parts is None else parts:
+                if part in ws.parts:
+                    ws.prepare(part)
+    return ws, world
+
+
+def _silent(line: str) -> None:
+    """The echo of ranks other than 0 (rank 0 speaks for the run)."""
