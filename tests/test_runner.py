@@ -145,15 +145,26 @@ def test_dataset_level_metric_from_cached_states(synth_native_root, tmp_path):
     assert [p.stat().st_mtime_ns for p in states] == mtimes
 
 
-def test_missing_judge_is_trained_reported_and_footnoted(synth_native_root, tmp_path):
-    import judge_fixture
-
-    from bench.judges.store import JUDGES, trained_judge
+@pytest.fixture
+def brightness_judge():
+    """The test judge and its metric, registered for one test only (a judge left registered
+    would be checked by the tests of every registered judge that run after it)."""
+    from bench.judges.store import JUDGES
     from bench.metrics import METRICS
 
-    if "test-brightness" not in JUDGES:
-        JUDGES.add("test-brightness", "judge_fixture")
-        METRICS.add("test-brightness", "judge_fixture:BrightnessOffset")
+    JUDGES.add("test-brightness", "judge_fixture")
+    METRICS.add("test-brightness", "judge_fixture:BrightnessOffset")
+    yield
+    JUDGES.remove("test-brightness")
+    METRICS.remove("test-brightness")
+
+
+def test_missing_judge_is_trained_reported_and_footnoted(synth_native_root, tmp_path,
+                                                        brightness_judge):
+    import judge_fixture
+
+    from bench.judges.store import trained_judge
+
     calls = judge_fixture.CALLS["train"]
     args = ["run", "--model", "still-image", "--dataset", "synthetic",
             "--root", str(synth_native_root), "--runs-dir", str(tmp_path / "runs"),

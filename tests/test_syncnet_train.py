@@ -242,7 +242,8 @@ def test_lse_metric_uses_the_judge_trained_on_its_dataset(smoke_judge, no_offici
     expected = lse_from_arrays(np.ascontiguousarray(bgr), audio_to_int16(clip.audio), net)
     assert row["lse_d"] == pytest.approx(expected.lse_d, abs=1e-4)
     assert row["lse_c"] == pytest.approx(expected.lse_c, abs=1e-4)
-    assert row["av_offset"] == expected.av_offset
+    assert row["av_offset"] == abs(expected.av_offset)  # the column is |offset| (issue 17)
+    assert row["av_offset_signed"] == expected.av_offset
 
     provenance = metric.provenance()
     weights = found.directory / st.WEIGHTS_FILE
