@@ -5,6 +5,7 @@ classifier (smoke training through the judge store) and the metric's pooling and
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -430,6 +431,36 @@ def test_judge_quality_is_measured_against_synthesised_truth(prepared, synth_nat
     nothing = au_classifier.evaluate_against_truth(Oracle(silent), clips, truth_files,
                                                    device="cpu")
     assert nothing["truth_avg_f1"] == 0.0
+
+
+def test_small_judge_beats_chance_against_truth_on_held_out_speakers(synth_heldout, tmp_path,
+                                                                     monkeypatch):
+    """Issue 17, in the default run: the demo network trained for 200 steps on the rule
+    labels of 12 speakers (36 clips) is scored against the synthesised AU states of the 12
+    clips of 4 unseen speakers. Its F1 averaged over the AUs visible in landmarks (AU10, 20,
+    25, 26) beats always answering "present" (the best constant answer) by at least 0.1; the
+    same network untrained does not. Measured here (about 15 s of training): 0.530, 0.517
+    and 0.508 with training seeds 0, 1 and 2 against that chance level's 0.342; AU20 (lips
+    stretched, fear only) stays at 0: the judge does not find it in unseen faces."""
+    monkeypatch.setitem(au_classifier.BUDGETS, "demo", replace(au_classifier.BUDGETS["demo"],
+                                                               epochs=100, max_steps=200))
+    train = [clip for _, clip in synth_heldout["train"]]
+    test = [clip for _, clip in synth_heldout["test"]]
+    truth_files = [ref.truth for ref, _ in synth_heldout["test"]]
+    log = au_classifier.train(train, None, tmp_path, budget="demo", device="cpu", seed=0,
+                              progress=False)
+    assert log["steps"] == 200
+    judge = au_classifier.load(tmp_path, "cpu")
+    report = au_classifier.evaluate_against_truth(judge, test, truth_files, device="cpu")
+    assert report["truth_aus"] == "AU10, AU20, AU25, AU26"
+    assert report["truth_avg_f1"] >= report["chance"] + 0.1, report
+
+    torch.manual_seed(0)
+    untrained = au_classifier.AUClassifier(au_classifier.AUNet(judge.config["channels"],
+                                                               judge.config["hidden"]),
+                                           "cpu", judge.config)
+    fresh = au_classifier.evaluate_against_truth(untrained, test, truth_files, device="cpu")
+    assert fresh["truth_avg_f1"] < fresh["chance"] + 0.1
 
 
 def test_rules_metric_end_to_end(prepared):
