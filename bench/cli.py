@@ -56,7 +56,8 @@ def _run_config(**kw):
         leaderboard_dir=Path(kw.get("leaderboard_dir", "leaderboards")),
         device=kw.get("device"), workers=kw.get("workers"),
         executor=kw.get("executor") or "local", ray_address=kw.get("ray_address"),
-        max_test_clips=kw.get("max_test_clips"), progress=not kw.get("quiet", False))
+        max_test_clips=kw.get("max_test_clips"), progress=not kw.get("quiet", False),
+        openface=Path(kw["openface"]).resolve() if kw.get("openface") else None)
 
 
 def _training_workspace(cfg):
@@ -106,6 +107,17 @@ def _use_weights(kw: dict) -> None:
         path = kw.pop(option, None)
         if path:
             os.environ[env] = str(Path(path).resolve())
+
+
+def openface_option(func):
+    """--openface: OpenFace CSVs of the dataset's real videos, the training AU labels of the
+    models that learn from them (issue 15; `bench.stages.workspace.RunConfig.openface`)."""
+    return click.option(
+        "--openface", type=click.Path(exists=True, file_okay=False), default=None,
+        help="Folder of OpenFace 2.x FeatureExtraction CSVs (-aus) of the dataset's real "
+             "videos, named <clip_id>.csv: the training AU labels of the models that learn "
+             "from AU labels (au-tcsan); clips without a CSV are labelled by the landmark "
+             "rules.")(func)
 
 
 def executor_options(func):
@@ -163,6 +175,7 @@ def main() -> None:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if present).")
 @click.option("--max-test-clips", type=int, default=None,
               help="Score only the first N test clips.")
+@openface_option
 @executor_options
 @weights_options
 @user_errors
@@ -197,15 +210,20 @@ def run(models, adapters, **kw) -> None:
 @click.option("--device", default=None)
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
               help="Override a field of the budget's config (e.g. --set steps=40); repeatable.")
+@openface_option
 @user_errors
 def train(model, settings, **kw) -> None:
     """Train one model on the split's train part (or reuse its checkpoint). Under
     ``torchrun --nproc-per-node N -m bench train ...`` the N processes train it together
     (data-parallel; see README "On a cluster")."""
-    from bench.adapters import adapter_class
+    from bench.adapters import adapter_class, model_names
     from bench.stages.train import fit_or_load
 
     cls = adapter_class(model)
+    if kw.get("openface") and "openface" not in cls.run_options:
+        takers = [n for n in model_names() if "openface" in adapter_class(n).run_options]
+        raise click.UsageError(f"--openface: {cls.name} does not learn from AU labels (models "
+                               f"that do: {', '.join(takers) or 'none'})")
     ws, world = _training_workspace(_run_config(models=[model], **kw))
     trained = fit_or_load(ws, cls, ws.run_dir / cls.name, _settings(settings))
     if world.is_main:
@@ -370,6 +388,12 @@ def synth(out, layout, seed, speakers, clips_per_speaker, workers) -> None:
 @click.option("--profile", is_flag=True,
               help="Print seconds per clip, share and frames/s of each metric, and the "
                    "wall time, device and workers.")
+@click.option("--openface-pred", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of OpenFace 2.x CSVs (FeatureExtraction -aus) of the generated "
+                   "videos, <clip>.csv: the AU metric's labels (with --openface-gt).")
+@click.option("--openface-gt", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of OpenFace 2.x CSVs of the ground-truth videos, <clip>.csv (with "
+                   "--openface-pred).")
 @executor_options
 @weights_options
 @user_errors
@@ -386,7 +410,9 @@ def score(pred_dir, gt_dir, identity_dir, audio_dir, metrics, out_dir, quiet, **
         metrics=metrics.split(",") if metrics else None, align=kw["align"],
         dataset=kw["dataset"], emotion=kw["emotion"], device=kw["device"],
         cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None, progress=not quiet,
-        workers=kw["workers"], executor=kw["executor"], ray_address=kw["ray_address"])
+        workers=kw["workers"], executor=kw["executor"], ray_address=kw["ray_address"],
+        openface_pred=Path(kw["openface_pred"]) if kw["openface_pred"] else None,
+        openface_gt=Path(kw["openface_gt"]) if kw["openface_gt"] else None)
     result = run_score(cfg, echo=_echo_err)
     summary = result.summary
     if kw["profile"]:

@@ -19,7 +19,10 @@ Geometry (``align``):
 
 The identity image defaults to the first ground-truth frame (aligned the same way). Clips that
 cannot be scored (missing pair, unreadable file, no face, lengths that differ by more than one
-frame) get one line each and are listed in the summary; the others are scored. Outputs in
+frame) get one line each and are listed in the summary; the others are scored. With
+``--openface-pred DIR --openface-gt DIR`` (both or neither) the AU metric labels each clip with
+the OpenFace 2.x CSVs ``DIR/<clip>.csv`` of its generated and real video, as seed 004 does
+(Sect. 5), instead of the harness's labeller. Outputs in
 ``--out``: ``scores.csv`` (per clip), ``summary.json`` and ``leaderboard.md`` (the same
 leaderboard code as ``bench run``); without an output folder (the Python API's default) the
 per-clip table and the summary are only returned.
@@ -85,6 +88,8 @@ class ScoreConfig:
     workers: int | None = None  # scoring processes (None: one per core; one on a GPU)
     executor: str = "local"  # where clips are scored: local processes or "ray" (issue 19)
     ray_address: str | None = None  # --executor ray: the cluster (None: a local instance)
+    openface_pred: Path | None = None  # OpenFace CSVs of the generated videos (AU metric)
+    openface_gt: Path | None = None  # ... and of the real ones; both or neither
 
 
 @dataclass
@@ -198,13 +203,19 @@ class FolderJob:
     emotion: str | None
     states_dir: Path
     registered: tuple = ()  # `bench.stages.workers.registrations` of the metrics
+    openface: tuple[Path, Path] | None = None  # OpenFace CSV folders: generated, real
 
     def build_metrics(self) -> list:
         from bench.metrics import get_metric
 
         ensure_registered(self.registered)
-        return [get_metric(name, device=self.device, context=self.context)
-                for name in self.metric_names]
+        metrics = [get_metric(name, device=self.device, context=self.context)
+                   for name in self.metric_names]
+        if self.openface is not None:  # the AU metric labels with the user's CSVs
+            for metric in metrics:
+                if hasattr(metric, "use_openface"):
+                    metric.use_openface(*self.openface)
+        return metrics
 
 
 def score_pair(job: FolderJob, metrics: list,
@@ -219,6 +230,30 @@ def score_pair(job: FolderJob, metrics: list,
         return str(err)
     return (score_sample(metrics, sample, job.states_dir), sample.audio is not None,
             len(sample.pred))
+
+
+def _openface_folders(cfg: ScoreConfig, metrics: Sequence[str]) -> tuple[Path, Path] | None:
+    """The OpenFace CSV folders of the generated and the real videos (``--openface-pred``,
+    ``--openface-gt``), which the AU metric labels with (`bench.metrics.au.AU.use_openface`;
+    seed 004 Sect. 5); None when neither is given. ValueError when only one is, when one is
+    not a folder, or when the AU metric is not scored."""
+    given = {"--openface-pred": cfg.openface_pred, "--openface-gt": cfg.openface_gt}
+    if all(v is None for v in given.values()):
+        return None
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        other = next(k for k in given if k not in missing)
+        raise ValueError(f"{other} needs {missing[0]} too: the AU metric compares the OpenFace "
+                         "labels of the generated videos with those of the real ones (give "
+                         "both folders, or neither to use the harness's AU labeller)")
+    for option, folder in given.items():
+        if not Path(folder).is_dir():
+            raise ValueError(f"{option} {folder} is not a folder (expected OpenFace CSVs named "
+                             "<clip>.csv after the videos)")
+    if "au" not in metrics:
+        raise ValueError("--openface-pred/--openface-gt label the AU metric, which --metrics "
+                         "leaves out")
+    return Path(cfg.openface_pred), Path(cfg.openface_gt)
 
 
 def run_score(cfg: ScoreConfig, echo: Callable[[str], None] = print) -> ScoreResult:
@@ -247,7 +282,7 @@ def _score(cfg: ScoreConfig, states_dir: Path, echo: Callable[[str], None]) -> S
     names = tuple(cfg.metrics or METRICS.names())
     job = FolderJob(metric_names=names, device=cfg.device, context=context, align=cfg.align,
                     emotion=cfg.emotion, states_dir=Path(states_dir),
-                    registered=registrations(names))
+                    registered=registrations(names), openface=_openface_folders(cfg, names))
     metrics = job.build_metrics()
 
     skipped: dict[str, str] = {}
@@ -363,6 +398,8 @@ def score_folders(pred_dir: str | Path, gt_dir: str | Path | None = None, *,
                   identity_dir: str | Path | None = None, audio_dir: str | Path | None = None,
                   device: str | None = None, cache_dir: str | Path | None = None,
                   seed: int = 0, progress: bool = False,
+                  openface_pred: str | Path | None = None,
+                  openface_gt: str | Path | None = None,
                   echo: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Score the generated videos in ``pred_dir`` against the real ones in ``gt_dir`` (paired
     by file name, aligned as ``align`` says; see the module docstring) and return the per-clip
@@ -374,8 +411,10 @@ def score_folders(pred_dir: str | Path, gt_dir: str | Path | None = None, *,
     ``metrics``: names (a list or ``"psnr,ssim"``; default: every registered metric);
     ``out_dir``: also write ``scores.csv``, ``summary.json`` and ``leaderboard.md`` there
     (default: write nothing); ``dataset``: whose trained judges to use (LSE, EmoAcc, AU);
-    ``emotion``: the emotion every clip was asked for (EmoAcc). ``echo`` receives one line per
-    skipped clip or warning (default: standard error).
+    ``emotion``: the emotion every clip was asked for (EmoAcc); ``openface_pred`` and
+    ``openface_gt``: folders of OpenFace CSVs (``<clip>.csv``) of the generated and the real
+    videos, the AU metric's labels (both or neither). ``echo`` receives one line per skipped
+    clip or warning (default: standard error).
 
     Example::
 
@@ -393,7 +432,8 @@ def score_folders(pred_dir: str | Path, gt_dir: str | Path | None = None, *,
                       identity_dir=path(identity_dir), audio_dir=path(audio_dir),
                       out_dir=path(out_dir), metrics=list(metrics) if metrics else None,
                       align=align, dataset=dataset, emotion=emotion, device=device,
-                      cache_dir=path(cache_dir), seed=seed, progress=progress)
+                      cache_dir=path(cache_dir), seed=seed, progress=progress,
+                      openface_pred=path(openface_pred), openface_gt=path(openface_gt))
     result = run_score(cfg, echo or (lambda line: print(line, file=sys.stderr)))
     table = result.table
     table.attrs["summary"] = result.summary

@@ -2,30 +2,42 @@
 paper's layer sizes, TCSAN's non-causal receptive field and per-frame tokens, the AU loss and
 its weights by hand, Eq. 11's weights as configured, the five Audio2AU heads learning their
 training data, the full model's loss falling on a fixed batch, save/load, and that the
-generator's AU classifier shares no weights with the AU metric's judge; at the demo budget
-(slow) each Audio2AU head beats chance on held-out synthetic speakers."""
+generator's AU classifier shares no weights with the AU metric's judge; AU labels from OpenFace
+CSVs (issue 15: written from the synthetic truth, the log counts them, the checkpoint key
+changes with them, unusable CSVs fall back to the rules); at the demo budget (slow) the
+Audio2AU heads of AU20, AU25 and AU26 beat chance on held-out synthetic speakers, trained on
+rule or on OpenFace labels."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
 import inspect
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from openface_csvs import truth_as_openface, truth_occurrence, write_openface_csv
 
 import bench.adapters.au_tcsan as adapter_module
 import bench.generators.au_tcsan as model_module
 import bench.generators.au_tcsan_training as training_module
 from bench.adapters import adapter_class
-from bench.adapters.au_tcsan import AUTCSAN, DEMO, PAPER, SMOKE, load_labelled
+from bench.adapters.au_tcsan import (
+    AUTCSAN,
+    DEMO,
+    MAX_FRAME_DIFFERENCE,
+    PAPER,
+    SMOKE,
+    load_labelled,
+    rule_labels,
+)
 from bench.core.au_rules import AUS, au_rules
-from bench.data.clip import Clip
+from bench.data.clip import Clip, ClipRef
 from bench.data.preprocess import PrepParams, load_prepared, prepare_all
-from bench.data.synth import build_corpus
 from bench.data.synthetic import SyntheticDataset
 from bench.generators.au_tcsan import (
     TCSAN,
@@ -34,7 +46,6 @@ from bench.generators.au_tcsan import (
     class_weights,
     clip_mfcc,
     f1_and_chance,
-    make_training_data,
 )
 from bench.generators.au_tcsan_training import (
     FullModelTrainer,
@@ -47,16 +58,22 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def clips(synth_native_root, tmp_path_factory) -> list[Clip]:
+def prepared(synth_native_root, tmp_path_factory) -> tuple[Path, list[ClipRef], list[Clip]]:
     """The session's tiny synthetic corpus (4 speakers x 2 clips), prepared (128 px crops,
-    dlib landmarks) into a module cache."""
-    cache = tmp_path_factory.mktemp("au_tcsan_prep")
+    dlib landmarks) into ``<cache>/prepared`` of a module cache folder (where a run with
+    ``--cache-dir <cache>`` finds them): the cache folder, the clips' refs and the clips."""
+    cache = tmp_path_factory.mktemp("au_tcsan_cache")
     refs = SyntheticDataset(synth_native_root).scan().clips
-    report = prepare_all(refs, cache, PrepParams(), workers=1, progress=False)
+    report = prepare_all(refs, cache / "prepared", PrepParams(), workers=1, progress=False)
     assert not report.failed
-    out = [load_prepared(r, cache) for r in refs]
+    out = [load_prepared(r, cache / "prepared") for r in refs]
     assert all(c.landmarks is not None for c in out)
-    return out
+    return cache, refs, out
+
+
+@pytest.fixture(scope="module")
+def clips(prepared) -> list[Clip]:
+    return prepared[2]
 
 
 @pytest.fixture(scope="module")
@@ -223,9 +240,9 @@ def test_f1_and_chance_by_hand():
 
 
 def _data(clips, cfg):
-    bank, labels, valid, problems = load_labelled(clips, cfg.size)
-    assert not problems
-    return make_training_data(bank, labels, valid, cfg)
+    labelled = load_labelled(clips, cfg.size)
+    assert not labelled.problems()
+    return labelled.training_data(cfg)
 
 
 def test_loss_weights_and_rates_as_configured(clips):
@@ -313,6 +330,137 @@ def test_full_model_loss_falls_on_a_fixed_batch(clips):
 
 
 # ---------------------------------------------------------------------------------------------
+# AU labels from OpenFace CSVs (issue 15)
+
+
+def _truth_rates(refs: list[ClipRef], clips: list[Clip]) -> np.ndarray:
+    """Occurrence rate of each AU in the clips' synthesised truth (every frame labelled)."""
+    return np.concatenate([truth_occurrence(r)[:c.num_frames]
+                           for r, c in zip(refs, clips, strict=True)]).mean(0)
+
+
+def test_training_labels_from_openface_csvs(prepared, tmp_path):
+    """OpenFace CSVs written from the corpus's synthesised AU truth label every training and
+    validation clip: the log counts them, the AU rates (and so the loss weights w_i) are the
+    truth's, AU14's included, not the landmark rules'."""
+    _, refs, clips = prepared
+    folder = truth_as_openface(refs, tmp_path / "openface")
+    model = AUTCSAN(seed=2, openface=str(folder))
+    lines: list[str] = []
+    model.echo = lines.append
+    log = model.fit(clips[:6], clips[6:], "smoke")
+    assert lines == []  # every CSV was read
+    assert log["au_label_sources"] == {"openface": 6, "landmark-rules": 0, "none": 0}
+    assert log["val_au_label_sources"] == {"openface": 2, "landmark-rules": 0, "none": 0}
+    assert "au_label_problems" not in log
+    truth = _truth_rates(refs[:6], clips[:6])
+    assert np.allclose(log["au_rates"], truth, atol=1e-4), (log["au_rates"], truth)
+    rules = np.concatenate([lab.occurrence[lab.valid] for lab in
+                            (rule_labels(c) for c in clips[:6])]).mean(0)
+    au14 = AUS.index("AU14")
+    assert truth[au14] > 0.05 and abs(rules[au14] - truth[au14]) > 0.02, (rules, truth)
+    assert log["labelled_frames"] == log["frames"]  # OpenFace tracked every frame
+    assert "OpenFace CSVs" in log["au_labels"] and "for 6 of 6 clips" in log["au_labels"]
+    assert str(folder) in log["au_labels"]
+    assert model.config()["options"] == {"openface": str(folder)}
+
+
+def test_unusable_openface_csvs_fall_back_to_the_rules(prepared, tmp_path):
+    """Per clip: its CSV when usable (a frame count off by up to two frames labels the
+    common frames), else the landmark rules with one line naming the file; no CSV: the
+    rules."""
+    _, refs, clips = prepared
+    folder = tmp_path / "openface"
+    folder.mkdir()
+    truth = [truth_occurrence(r)[:c.num_frames] for r, c in zip(refs, clips, strict=True)]
+    write_openface_csv(folder / f"{refs[0].clip_id}.csv", truth[0])
+    (folder / f"{refs[1].clip_id}.csv").write_text("frame, success\n1, 1\n")  # no AU columns
+    long = np.concatenate([truth[2], truth[2][:MAX_FRAME_DIFFERENCE + 1]])
+    write_openface_csv(folder / f"{refs[2].clip_id}.csv", long)
+    short = truth[3][:-MAX_FRAME_DIFFERENCE]
+    write_openface_csv(folder / f"{refs[3].clip_id}.csv", short)
+    # refs[4]: no CSV
+    labelled = load_labelled(clips[:5], SMOKE.size, openface=folder)
+    assert [lab.source for lab in labelled.labels] == \
+        ["openface", "landmark-rules", "landmark-rules", "openface", "landmark-rules"]
+    assert labelled.sources() == {"openface": 2, "landmark-rules": 3, "none": 0}
+    problems = labelled.problems()
+    assert len(problems) == 2
+    assert str(folder / f"{refs[1].clip_id}.csv") in problems[0]
+    assert "missing column" in problems[0] and "landmark rules" in problems[0]
+    assert str(folder / f"{refs[2].clip_id}.csv") in problems[1]
+    assert f"{len(long)} frames" in problems[1] and "landmark rules" in problems[1]
+    assert all("\n" not in line for line in problems)
+    assert np.array_equal(labelled.labels[0].occurrence, truth[0])
+    prefix = labelled.labels[3]
+    n = clips[3].num_frames
+    assert np.array_equal(prefix.occurrence[:len(short)], short)
+    assert prefix.valid.tolist() == [True] * len(short) + [False] * (n - len(short))
+    for i in (1, 2, 4):
+        assert np.array_equal(labelled.labels[i].occurrence, rule_labels(clips[i]).occurrence)
+
+
+def test_checkpoint_key_changes_with_the_openface_labels(prepared, synth_native_root,
+                                                         tmp_path, monkeypatch):
+    """``bench train --openface DIR`` trains au-tcsan on the CSVs (the log says so) under
+    another checkpoint key than training on the rules; other CSV contents give another key
+    again, the same ones the same key; a model that learns no AU labels refuses the option."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+    from bench.core.devices import TRAIN_THREADS_ENV
+
+    monkeypatch.setenv(TRAIN_THREADS_ENV, "1")  # two threads crawl on a busy 2-core box
+
+    cache, refs, _ = prepared
+    folder = truth_as_openface(refs, tmp_path / "openface")
+    base = ["train", "--model", "au-tcsan", "--dataset", "synthetic", "--root",
+            str(synth_native_root), "--budget", "smoke", "--cache-dir", str(cache),
+            "--quiet", "--workers", "1"]
+
+    def train(runs: str, *extra: str) -> dict:
+        result = CliRunner().invoke(main, [*base, "--runs-dir", str(tmp_path / runs), *extra])
+        assert result.exit_code == 0, result.output
+        done = next((tmp_path / runs).glob("synthetic/*/au-tcsan/checkpoint/done.json"))
+        return json.loads(done.read_text())
+
+    rules = train("rules")
+    csvs = train("openface", "--openface", str(folder))
+    n_train = rules["log"]["clips"]
+    assert rules["log"]["au_label_sources"] == {"openface": 0, "landmark-rules": n_train,
+                                                "none": 0}
+    assert csvs["log"]["au_label_sources"] == {"openface": n_train, "landmark-rules": 0,
+                                               "none": 0}
+    assert csvs["key"] != rules["key"]
+    assert csvs["log"]["au_rates"] != rules["log"]["au_rates"]
+
+    ids = [r.clip_id for r in refs]
+    adapter = AUTCSAN(openface=str(folder))
+    key = adapter.data_key(ids)
+    assert key["au_labels"]["openface_csvs"] == len(ids)
+    assert AUTCSAN().data_key(ids) == {}  # rule labels: the key of before issue 15
+    assert adapter.data_key(ids) == key
+    path = folder / f"{ids[0]}.csv"
+    path.write_text(path.read_text().replace("0.98", "0.97", 1))  # one value changed
+    assert AUTCSAN(openface=str(folder)).data_key(ids) != key
+
+    # bench run passes the folder to the models that take it, and only to them
+    from types import SimpleNamespace
+
+    from bench.adapters.still_image import StillImage
+    from bench.stages.train import run_options
+
+    ws = SimpleNamespace(cfg=SimpleNamespace(openface=folder))
+    assert run_options(ws, AUTCSAN) == {"openface": str(folder)}
+    assert run_options(ws, StillImage) == {}
+    assert run_options(SimpleNamespace(cfg=SimpleNamespace(openface=None)), AUTCSAN) == {}
+    refused = CliRunner().invoke(main, ["train", "--model", "still-image", "--openface",
+                                        str(folder)])
+    assert refused.exit_code != 0 and "does not learn from AU labels" in refused.output
+    assert "au-tcsan" in refused.output
+
+
+# ---------------------------------------------------------------------------------------------
 # The generator's AU classifier is not the AU metric's judge
 
 
@@ -365,40 +513,58 @@ def test_generator_classifier_shares_no_weights_with_the_metric_judge(trained, c
 
 
 SPEECH_AUS = ("AU20", "AU25", "AU26")
-"""The AUs whose rule labels audio can predict for an unseen speaker (see the slow test)."""
+"""The AUs audio predicts for an unseen synthetic speaker, from rule or OpenFace labels alike
+(see the slow test); AU10 and AU14 are the corpus's disgust and anger expressions, which last
+a whole clip and which the voice of 280 ms windows does not give away reliably."""
 
 
 @pytest.mark.slow
-def test_demo_audio2au_above_chance_on_held_out_speakers(tmp_path: Path) -> None:
-    """12 synthetic speakers x 6 clips: Audio2AU pre-training at the demo budget on 8 speakers'
-    rule labels, scored on 4 unseen speakers (24 clips, 1520 frames) against their rule
-    labels. AU20, AU25 and AU26 beat chance clearly: F1 above the all-positive F1 and balanced
-    accuracy at least 0.6 (seeds 0 and 1: F1 0.47/0.71/0.50 vs chance 0.36/0.62/0.24, balanced
-    accuracy 0.66-0.73). AU10 and AU14 are printed, not asserted: their rule labels are at
-    chance for an unseen speaker (AU14 cannot be seen in dlib's 68 points, so the AU metric
-    leaves it out; AU10 is an absolute threshold on the person's rest face), and the heads
-    score balanced accuracy 0.51-0.60 on them."""
-    root = build_corpus(tmp_path / "corpus", layout="native", seed=0, n_speakers=12,
-                        clips_per_speaker=6, workers=2, progress=False)
-    refs = SyntheticDataset(root).scan().clips
-    report = prepare_all(refs, tmp_path / "prepared", PrepParams(), workers=2, progress=False)
-    assert not report.failed
-    clips = [load_prepared(r, tmp_path / "prepared") for r in refs]
-    speakers = sorted({c.speaker for c in clips})
-    held_out = set(speakers[-4:])
-    train = [c for c in clips if c.speaker not in held_out]
-    test = [c for c in clips if c.speaker in held_out]
-    assert (len(train), len(test)) == (48, 24)
+@pytest.mark.parametrize("labels", ["landmark-rules", "openface"])
+def test_demo_audio2au_above_chance_on_held_out_speakers(synth_heldout, tmp_path: Path,
+                                                         labels: str) -> None:
+    """Audio2AU pre-training at the demo budget on the held-out corpus's 12 training speakers
+    (36 clips), scored on its 4 unseen speakers (12 clips, 670 frames) against the same
+    labeller: the landmark rules, or the synthesised truth written as OpenFace CSVs (issue
+    15). AU20, AU25 and AU26 beat chance clearly (F1 at least 0.1 above the all-positive F1,
+    balanced accuracy at least 0.7; seeds 0 and 1, balanced accuracy: rules 0.76-0.93,
+    OpenFace 0.75-0.94), which the untrained heads do not. AU10 and AU14 are printed, not
+    asserted. Against the truth of the unseen speakers (seeds 0/1), the rule-trained heads are
+    at chance on both (balanced accuracy AU10 0.48/0.44, AU14 0.52/0.52: the rules cannot see
+    AU14 in 68 points, and their AU10 is a threshold on the rest face); trained on the truth
+    as OpenFace labels, AU14 beats chance (F1 0.35/0.29 vs 0.26, balanced accuracy
+    0.62/0.58) and AU10 still does not (F1 0.18/0.05 vs 0.29, 0.48/0.47). With the other 12
+    speakers held out in turn (4 folds x 2 seeds) the OpenFace-trained AU10 and AU14 heads
+    beat chance in 4 of 8 runs each (balanced accuracy 0.47-0.70 and 0.43-0.62), so even right
+    labels do not make them reliable on this corpus; AU20/25/26 do in 7, 7 and 8 of 8."""
+    train = [clip for _, clip in synth_heldout["train"]]
+    test = [clip for _, clip in synth_heldout["test"]]
+    assert (len(train), len(test)) == (36, 12)
+    folder = None
+    if labels == "openface":
+        refs = [ref for part in ("train", "test") for ref, _ in synth_heldout[part]]
+        folder = truth_as_openface(refs, tmp_path / "openface")
     cfg = DEMO
+    train_data = load_labelled(train, cfg.size, openface=folder)
+    test_data = load_labelled(test, cfg.size, openface=folder)
+    for part in (train_data, test_data):
+        assert part.sources()[labels] == len(part.labels), part.sources()
+    held = test_data.training_data(cfg)
     torch.manual_seed(0)
     nets = AUTCSANNets(cfg)
+    data = train_data.training_data(cfg)
+    nets["mfcc"].fit(data.mfcc)
+    untrained = audio2au_scores(nets, held, CPU)
     start = time.perf_counter()
-    pretrain_audio2au(nets, _data(train, cfg), cfg, np.random.default_rng(0), CPU)
+    pretrain_audio2au(nets, data, cfg, np.random.default_rng(0), CPU)
     seconds = time.perf_counter() - start
-    scores = audio2au_scores(nets, _data(test, cfg), CPU)
-    print(f"\nAudio2AU demo pre-training {seconds:.1f} s; held-out:", scores)
-    assert scores["frames"] > 1000
+    scores = audio2au_scores(nets, held, CPU)
+    print(f"\nAudio2AU demo pre-training on {labels} labels {seconds:.1f} s; held-out:", scores)
+    assert scores["frames"] > 600
+
+    def beats_chance(s: dict, i: int) -> bool:
+        return s["f1"][i] >= s["chance_f1"][i] + 0.1 and s["balanced_acc"][i] >= 0.7
+
     for i, au in enumerate(AUS):
         if au in SPEECH_AUS:
-            assert scores["f1"][i] > scores["chance_f1"][i], (au, scores)
-            assert scores["balanced_acc"][i] >= 0.6, (au, scores)
+            assert beats_chance(scores, i), (au, scores)
+            assert not beats_chance(untrained, i), (au, untrained)

@@ -123,3 +123,49 @@ def test_score_needs_videos(tmp_path):
     result = CliRunner().invoke(main, ["score", "--pred", str(tmp_path)])
     assert result.exit_code != 0
     assert "no videos" in result.output and "Traceback" not in result.output
+
+
+def test_score_au_with_openface_csvs(folders, tmp_path):
+    """``--openface-pred DIR --openface-gt DIR``: the AU metric labels each pair with its
+    OpenFace CSVs (seed 004 Sect. 5), AU14 included, pooling the frames of every clip; the two
+    options go together, and only with the AU metric."""
+    from openface_csvs import write_openface_csv
+
+    from bench.core.au_rules import AUS
+
+    pred, gt = folders
+    of_pred, of_gt = tmp_path / "openface_pred", tmp_path / "openface_gt"
+    of_pred.mkdir()
+    of_gt.mkdir()
+    rng = np.random.default_rng(0)
+    real, made = {}, {}
+    for name in ("noisy", "silent"):
+        n = len(read_media(gt / f"{name}.mp4").frames)
+        real[name] = rng.random((n, len(AUS))) < 0.4
+        made[name] = real[name] ^ (rng.random((n, len(AUS))) < 0.2)  # a fifth flipped
+        write_openface_csv(of_gt / f"{name}.csv", real[name])
+        write_openface_csv(of_pred / f"{name}.csv", made[name])
+    out = tmp_path / "out"
+    args = ["score", "--pred", str(pred), "--gt", str(gt), "--metrics", "au", "--align",
+            "none", "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--openface-pred", str(of_pred),
+                                       "--openface-gt", str(of_gt)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    y = np.concatenate([real["noisy"], real["silent"]])
+    p = np.concatenate([made["noisy"], made["silent"]])
+    tp, fp, fn = (p & y).sum(0), (p & ~y).sum(0), (~p & y).sum(0)
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    for i, au in enumerate(AUS):
+        value = summary["aggregate"][f"au{au[2:]}_f1"]["value"]
+        assert value == pytest.approx(f1[i]), au
+    assert summary["aggregate"]["au_f1"]["value"] == pytest.approx(f1.mean())  # all five
+    assert summary["provenance"]["metrics"]["au"]["labels"] == "openface"
+    assert "no OpenFace CSV" in result.output  # the face-less pair has none: one line
+
+    only = CliRunner().invoke(main, [*args, "--openface-pred", str(of_pred)])
+    assert only.exit_code != 0 and "--openface-pred needs --openface-gt" in only.output
+    other = CliRunner().invoke(main, [*args[:6], "psnr", *args[7:], "--openface-pred",
+                                      str(of_pred), "--openface-gt", str(of_gt)])
+    assert other.exit_code != 0 and "AU metric" in other.output
+    assert "Traceback" not in only.output + other.output

@@ -2,12 +2,35 @@
 through a temporal convolutional self-attention network (seed 004;
 :mod:`bench.generators.au_tcsan`, :mod:`bench.generators.au_tcsan_training`).
 
-AU labels for training (Sect. 4.1 labels every training frame with OpenFace): the harness's
-labeller, i.e. talkbench's landmark rules (:mod:`bench.core.au_rules`, the rules the AU metric
-falls back to and its AU judge is trained on) on each training clip's 68 landmarks. Clips
-without landmarks, or with too few faces for the rules' rest reference, carry no labels (their
-frames still train L_rec, L_id and L_per). The generator's own AU classifier inside the loss is
-trained here from these labels and shares no weights with the metric's AU judge.
+AU labels for training (Sect. 4.1 labels every training frame with OpenFace; issue 15): the
+harness's labeller. With ``--openface DIR`` (``bench run``, ``bench train``; the adapter option
+``openface``) a clip is labelled by ``DIR/<clip_id>.csv``, the OpenFace 2.x FeatureExtraction
+CSV of its real video (the ``AUxx_c`` presence columns, :mod:`bench.core.openface`; frames
+where OpenFace failed carry no label). Clips without a CSV, and every clip without
+``--openface``, are labelled by talkbench's landmark rules (:mod:`bench.core.au_rules`, the
+rules the AU metric falls back to and its AU judge is trained on) on their 68 landmarks. A CSV
+that does not read as OpenFace output, or whose frame count is more than
+`MAX_FRAME_DIFFERENCE` (2) away from the clip's, is not used: one line names the file and the
+rules label that clip instead, as if it had no CSV (one labeller per clip, and no clip lost to
+a bad file); within two frames the common first frames are labelled. ``au_label_sources`` in
+the training log and the ``au_labels`` note (both in the leaderboard provenance) count the
+clips of each labeller, ``au_label_problems`` keeps the lines. The checkpoint key holds a
+sha256 over the CSVs of the training clips (:meth:`AUTCSAN.data_key`), so a model trained on
+rule labels is never reused as one trained on OpenFace labels, nor on other CSVs. Clips
+without landmarks, or with too few faces for the rules' rest reference, carry no labels
+(their frames still train L_rec, L_id and L_per). The generator's own AU classifier inside the
+loss is trained here from these labels and shares no weights with the metric's AU judge.
+
+Which labels the Audio2AU heads can learn (demo budget, the synthetic held-out corpus of 16
+speakers x 3 clips, 12 speakers trained, 4 unseen scored against their synthesised truth,
+seeds 0/1; ``tests/test_gen_au_tcsan.py``'s slow test): AU20, AU25 and AU26 beat chance from
+rule labels and from the truth written as OpenFace CSVs alike. The rules cannot see AU14
+(dimpler) in 68 landmarks and their AU10 is a threshold on the rest face: trained on them,
+both heads are at chance against the truth (balanced accuracy 0.44-0.52). Trained on the
+truth as OpenFace labels, the AU14 head beats chance (F1 0.35/0.29 vs an all-positive 0.26)
+and AU10's does not (0.18/0.05 vs 0.29); over four held-out folds each beats chance in half
+the runs. On this corpus both are whole-clip expressions (disgust, anger), which 280 ms of
+the synthetic voice does not give away reliably: right labels are needed, not sufficient.
 
 Budgets (same code path, only sizes and step counts change; every stage is a step count):
 
@@ -21,15 +44,17 @@ Budgets (same code path, only sizes and step counts change; every stage is a ste
   step with VGG-19 relu1_2 only; 250 Audio2AU, 600 AU-classifier (Adam 3e-3: at 150 steps
   and 1e-3 it still called AU14-AU26 absent on held-out speakers) and 260 full-model steps.
   On 48 synthetic training clips (8 speakers) a whole fit took about 70 s on a shared 2-core
-  CPU (Audio2AU 20 s, AU classifier 8 s, full model 34 s); on the 4 held-out speakers the
-  Audio2AU heads of AU20, AU25 and AU26 beat chance, those of AU10 and AU14 do not (see
-  ``tests/test_gen_au_tcsan.py``'s slow test);
+  CPU (Audio2AU 20 s, AU classifier 8 s, full model 34 s); on held-out speakers the
+  Audio2AU heads of AU20, AU25 and AU26 beat chance, those of AU10 and AU14 not reliably
+  (above);
 - ``smoke``: 32x32, a few steps (tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +64,7 @@ from torch import nn
 from bench.adapters.torch_base import TorchAdapter
 from bench.core.au_rules import AUS, au_rules
 from bench.core.au_rules import describe as describe_rules
+from bench.core.openface import OpenFaceError, csv_digest, read_openface_csv
 from bench.data.clip import Clip
 from bench.generators.au_tcsan import (
     N_AUS,
@@ -75,27 +101,116 @@ SMOKE = AUTCSANConfig(
     auc_lr=1e-3, auc_batch=8, auc_epochs=None, auc_steps=3, val_clips=2)
 
 
-def clip_au_labels(clip: Clip) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-frame occurrence ``(T, 5)`` bool (AU10, 14, 20, 25, 26), the mask of labelled
-    frames ``(T,)`` and why a clip has none ("" when labelled): the landmark rules on the
-    clip's 68 landmarks."""
+LABEL_SOURCES: tuple[str, ...] = ("openface", "landmark-rules", "none")
+"""Who labelled a training clip: its OpenFace CSV, the landmark rules, or nobody."""
+
+MAX_FRAME_DIFFERENCE = 2
+"""An OpenFace CSV whose frame count differs from its clip's by at most this many frames
+labels their common first frames (a video's last frame or two are often lost or added in
+decoding; frames past the common part carry no label); a larger difference means another
+video or another frame rate (talkbench's clips are 25 fps), and the CSV is not used."""
+
+
+@dataclass
+class ClipLabels:
+    """One clip's AU labels: ``occurrence`` ``(T, 5)`` bool (AU10, 14, 20, 25, 26), ``valid``
+    ``(T,)`` bool (the labelled frames), ``source`` (one of `LABEL_SOURCES`) and ``problem``,
+    one line on what went wrong ("" when nothing did): why the clip's CSV was not used, or
+    why the clip has no labels."""
+
+    occurrence: np.ndarray
+    valid: np.ndarray
+    source: str
+    problem: str = ""
+
+
+def openface_csv(folder: str | Path, clip_id: str) -> Path:
+    """Where a clip's OpenFace CSV is: ``folder/<clip_id>.csv``."""
+    return Path(folder) / f"{clip_id}.csv"
+
+
+def rule_labels(clip: Clip) -> ClipLabels:
+    """The landmark rules (:mod:`bench.core.au_rules`) on the clip's 68 landmarks; no labels
+    when the clip has no landmarks or too few faces for the rules' rest reference."""
     n = clip.num_frames
     none = np.zeros((n, N_AUS), dtype=bool), np.zeros(n, dtype=bool)
     if clip.landmarks is None:
-        return (*none, "no landmarks")
+        return ClipLabels(*none, "none", f"{clip.clip_id}: no landmarks, no AU labels")
     try:
         labels = au_rules(np.asarray(clip.landmarks, dtype=np.float64))
     except ValueError as err:
-        return (*none, str(err))
-    return labels.occurrence, labels.valid, ""
+        return ClipLabels(*none, "none", f"{clip.clip_id}: {err}, no AU labels")
+    return ClipLabels(labels.occurrence, labels.valid, "landmark-rules")
 
 
-def load_labelled(clips: Sequence[Clip], size: int, limit: int | None = None
-                  ) -> tuple[ClipBank, list[np.ndarray], list[np.ndarray], list[str]]:
-    """Read each clip once: frames at ``size`` (a :class:`ClipBank`), AU labels, masks, and
-    the reasons of the clips without labels."""
+def openface_labels(clip: Clip, path: Path) -> ClipLabels | str:
+    """The clip's labels from its OpenFace CSV (``AUxx_c`` presence; frames where OpenFace
+    failed carry no label), or one line on why the CSV cannot be used (unreadable, or a frame
+    count more than `MAX_FRAME_DIFFERENCE` away from the clip's)."""
+    try:
+        labels = read_openface_csv(path)
+    except OpenFaceError as err:
+        return str(err)
+    n, m = clip.num_frames, len(labels)
+    if abs(n - m) > MAX_FRAME_DIFFERENCE:
+        return (f"{path}: {m} frames, but clip {clip.clip_id} has {n} at 25 fps (more than "
+                f"{MAX_FRAME_DIFFERENCE} apart: another video, or OpenFace run at another "
+                "frame rate)")
+    k = min(n, m)
+    occurrence = np.zeros((n, N_AUS), dtype=bool)
+    valid = np.zeros(n, dtype=bool)
+    occurrence[:k] = labels.occurrence[:k]
+    valid[:k] = labels.valid[:k]
+    return ClipLabels(occurrence, valid, "openface")
+
+
+def clip_au_labels(clip: Clip, openface: str | Path | None = None) -> ClipLabels:
+    """The clip's AU labels from the harness's labeller (issue 15; seed 004 Sect. 4.1 labels
+    with OpenFace): its CSV in the ``openface`` folder when there is one, else the landmark
+    rules. A CSV that cannot be used is reported in ``problem`` and the rules label the clip
+    instead (as a clip without a CSV)."""
+    if openface is not None:
+        path = openface_csv(openface, clip.clip_id)
+        if path.is_file():
+            labels = openface_labels(clip, path)
+            if isinstance(labels, ClipLabels):
+                return labels
+            fallback = rule_labels(clip)
+            fallback.problem = "; ".join(
+                [f"{labels}; clip {clip.clip_id} labelled by the landmark rules instead"]
+                + ([fallback.problem] if fallback.problem else []))
+            return fallback
+    return rule_labels(clip)
+
+
+@dataclass
+class LabelledClips:
+    """Clips read once: frames and audio at the model's size (a :class:`ClipBank`) and each
+    clip's :class:`ClipLabels`, in the same order."""
+
+    bank: ClipBank
+    labels: list[ClipLabels]
+
+    def sources(self) -> dict[str, int]:
+        """Clips labelled by each source of `LABEL_SOURCES`."""
+        return {name: sum(lab.source == name for lab in self.labels) for name in LABEL_SOURCES}
+
+    def problems(self) -> list[str]:
+        """One line per clip whose CSV was not used or that has no labels."""
+        return [lab.problem for lab in self.labels if lab.problem]
+
+    def training_data(self, cfg: AUTCSANConfig) -> AUTrainingData:
+        """MFCC windows, labels and masks of every clip (:func:`make_training_data`)."""
+        return make_training_data(self.bank, [lab.occurrence for lab in self.labels],
+                                  [lab.valid for lab in self.labels], cfg)
+
+
+def load_labelled(clips: Sequence[Clip], size: int, limit: int | None = None,
+                  openface: str | Path | None = None) -> LabelledClips:
+    """Read each clip once (the first ``limit`` when given): frames at ``size`` and its AU
+    labels (:func:`clip_au_labels`)."""
     bank = ClipBank(frames=[], audio=[], emotions=[], clip_ids=[])
-    labels, valid, problems = [], [], []
+    labels = []
     n = len(clips) if limit is None else min(limit, len(clips))
     for i in range(n):
         clip = clips[i]
@@ -104,12 +219,8 @@ def load_labelled(clips: Sequence[Clip], size: int, limit: int | None = None
         bank.audio += one.audio
         bank.emotions += one.emotions
         bank.clip_ids += one.clip_ids
-        y, v, why = clip_au_labels(clip)
-        labels.append(y)
-        valid.append(v)
-        if why:
-            problems.append(f"{clip.clip_id}: {why}")
-    return bank, labels, valid, problems
+        labels.append(clip_au_labels(clip, openface))
+    return LabelledClips(bank, labels)
 
 
 class AUTCSAN(TorchAdapter):
@@ -123,6 +234,50 @@ class AUTCSAN(TorchAdapter):
     configs = {"smoke": SMOKE, "demo": DEMO, "paper": PAPER}
     paper_parameters: dict[str, int] = {}  # the paper states no parameter counts
     side_stages = ("au-tcsan: Audio2AU", "au-tcsan: AU classifier")
+    run_options = frozenset({"openface"})
+
+    @property
+    def openface_dir(self) -> Path | None:
+        """The folder of OpenFace CSVs the AU labels come from (option ``openface``, from
+        ``--openface``), or None: the landmark rules."""
+        value = self.options.get("openface")
+        if value is None:
+            return None
+        if not Path(value).is_dir():
+            raise ValueError(f"openface: {value} is not a folder (expected OpenFace CSVs of "
+                             "the dataset's videos, <clip_id>.csv)")
+        return Path(value)
+
+    def data_key(self, clip_ids: Sequence[str]) -> dict[str, Any]:
+        """With OpenFace labels: how many of the clips have a CSV and a sha256 over those
+        CSVs, so a checkpoint trained on other labels (the rules, other CSVs) is not
+        reused."""
+        folder = self.openface_dir
+        if folder is None:
+            return {}
+        known: dict[tuple[str, ...], dict[str, Any]] = self.__dict__.setdefault("_csv_keys", {})
+        ids = (str(folder), *clip_ids)
+        if ids not in known:  # read once per run, not once per use
+            paths = [p for p in (openface_csv(folder, c) for c in clip_ids) if p.is_file()]
+            known[ids] = {"au_labels": {"openface_csvs": len(paths),
+                                        "sha256": csv_digest(paths)}}
+        return known[ids]
+
+    def describe_labels(self, labelled: LabelledClips) -> str:
+        """The ``au_labels`` note: which labeller labelled how many training clips."""
+        n = labelled.sources()
+        total = len(labelled.labels)
+        rules = f"the landmark rules on the clip's landmarks (bench.core.au_rules: " \
+                f"{describe_rules()})"
+        folder = self.openface_dir
+        if folder is None:
+            return (f"{', '.join(AUS)} per training frame from {rules} for "
+                    f"{n['landmark-rules']} of {total} clips; no labels for {n['none']}")
+        digest = self.data_key(labelled.bank.clip_ids)["au_labels"]["sha256"]
+        return (f"{', '.join(AUS)} per training frame from OpenFace CSVs (AUxx_c presence, "
+                f"{folder}/<clip_id>.csv, sha256 {digest[:12]}) for {n['openface']} of "
+                f"{total} clips; from {rules} for {n['landmark-rules']}; no labels for "
+                f"{n['none']}")
 
     def profile_options(self, steps: int) -> dict[str, Any]:
         return {"steps": steps, "epochs": None, "a2au_steps": steps, "a2au_epochs": None,
@@ -133,8 +288,16 @@ class AUTCSAN(TorchAdapter):
 
     def train_model(self, train: Sequence[Clip], val: Sequence[Clip] | None,
                     cfg: AUTCSANConfig) -> dict[str, Any]:
-        bank, labels, valid, problems = load_labelled(train, cfg.size)
-        data = make_training_data(bank, labels, valid, cfg)
+        labelled = load_labelled(train, cfg.size, openface=self.openface_dir)
+        sources = labelled.sources()
+        for line in labelled.problems():
+            self.echo(f"au-tcsan: {line}")
+        if self.openface_dir is not None and labelled.labels and \
+                not self.data_key(labelled.bank.clip_ids)["au_labels"]["openface_csvs"]:
+            self.echo(f"au-tcsan: warning: no training clip has a CSV in {self.openface_dir} "
+                      f"(expected <clip_id>.csv, e.g. {labelled.bank.clip_ids[0]}.csv); "
+                      "every clip is labelled by the landmark rules")
+        data = labelled.training_data(cfg)
         perceptual = None
         if cfg.w_perc > 0:
             perceptual = VGGPerceptualLoss(layers=cfg.perc_layers)
@@ -145,27 +308,31 @@ class AUTCSAN(TorchAdapter):
         self.notes["mfcc"] = (f"coefficients {cfg.mfcc_first}..{last} of python_speech_features' "
                               f"13 (0 = log energy), {cfg.mfcc_window} frames at 100 Hz centred "
                               "on each video frame, standardised with training-set statistics")
-        self.notes["au_labels"] = (f"{', '.join(AUS)} from the landmark rules on each training "
-                                   f"clip's landmarks (bench.core.au_rules: {describe_rules()})")
+        self.notes["au_labels"] = self.describe_labels(labelled)
         self.notes["tcsan_tokens"] = (f"self-attention within each frame over {cfg.tokens} "
                                       f"tokens of {cfg.au_dim} channels of f_k "
                                       f"(f_id {cfg.id_dim // cfg.au_dim}, f_a "
                                       f"{cfg.audio_dim // cfg.au_dim}, f_au {N_AUS})")
         log = train_au_tcsan(self.nets, data, cfg, perceptual, self.torch_device, self.seed)
-        if problems:
-            log["unlabelled_clips"] = problems
+        log["au_label_sources"] = sources
+        if labelled.problems():
+            log["au_label_problems"] = labelled.problems()
         log.update(self.validate(list(val or []), cfg))
         return log
 
     def validate(self, val: Sequence[Clip], cfg: AUTCSANConfig) -> dict[str, Any]:
         """Held-out figures on the first ``val_clips`` validation clips: the Audio2AU heads and
-        the AU classifier against the clips' AU labels, and the L1 of generated clips."""
+        the AU classifier against the clips' AU labels (from the same labeller as the training
+        clips'), and the L1 of generated clips."""
         if not val or cfg.val_clips <= 0:
             return {"val_l1": None}
-        bank, labels, valid, _ = load_labelled(val, cfg.size, cfg.val_clips)
-        data: AUTrainingData = make_training_data(bank, labels, valid, cfg)
-        out: dict[str, Any] = {"val_l1": validation_l1(self.nets, bank, None,
-                                                       self.torch_device)}
+        labelled = load_labelled(val, cfg.size, cfg.val_clips, self.openface_dir)
+        for line in labelled.problems():
+            self.echo(f"au-tcsan (validation): {line}")
+        data = labelled.training_data(cfg)
+        out: dict[str, Any] = {"val_l1": validation_l1(self.nets, labelled.bank, None,
+                                                       self.torch_device),
+                               "val_au_label_sources": labelled.sources()}
         if data.labelled_frames:
             out["val_audio2au"] = audio2au_scores(self.nets, data, self.torch_device)
             out["val_au_classifier"] = au_classifier_scores(self.nets, data,

@@ -14,7 +14,8 @@ A user's model plugs in by subclassing ``Adapter`` and registering it through th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,16 +36,28 @@ class Adapter:
     needs_emotion: ClassVar[bool] = False  # True: generate() uses the emotion argument
     trainable: ClassVar[bool] = True  # False: fit() learns nothing (no training data needed)
     version: ClassVar[str] = "1"  # bump when a change alters what the adapter generates
+    run_options: ClassVar[frozenset[str]] = frozenset()
+    """Run-wide inputs the adapter takes as keyword options when the run has them
+    (`bench.stages.train.fit_or_load`): ``openface``, the folder of OpenFace CSVs of the
+    dataset's real videos (``--openface``), for models that learn from AU labels."""
 
     def __init__(self, seed: int = 0, device: str | None = None, **options: Any) -> None:
         self.seed = seed
         self.device = device
         self.options = options
+        self.echo: Callable[[str], None] = _stderr
+        """Where training reports a problem with its inputs, one line each (the runner sets
+        the run's echo)."""
 
     def config(self) -> dict[str, Any]:
         """What identifies a trained model of this adapter (for caching and provenance)."""
         return {"name": self.name, "version": self.version, "seed": self.seed,
                 "options": self.options}
+
+    def data_key(self, clip_ids: Sequence[str]) -> dict[str, Any]:
+        """What training on these clips depends on besides their media and `config` (e.g.
+        label files from outside the dataset), for the checkpoint key; empty by default."""
+        return {}
 
     def fit(self, train: Sequence[Clip], val: Sequence[Clip] | None, budget: str) -> dict:
         """Train on ``train`` (prepared, aligned clips); return a small training log."""
@@ -66,6 +79,10 @@ class Adapter:
     def num_frames(audio: np.ndarray) -> int:
         """Frames a 25 fps video needs to cover ``audio`` (16 kHz)."""
         return frames_for_audio(np.asarray(audio).shape[0])
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def check_generated(frames: np.ndarray, image: np.ndarray, audio: np.ndarray) -> None:

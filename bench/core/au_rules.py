@@ -3,7 +3,8 @@
 Pure landmark geometry (numpy only), so it lives in ``bench.core``: the AU metric's labeller
 (`bench.judges.au_rules` re-exports every name here, and `bench.judges.au_classifier` trains
 on these labels) and the ``au-tcsan`` generator's training labels (seed 004's pre-training
-data, :mod:`bench.adapters.au_tcsan`) come from the same rules, while the generator and
+data, :mod:`bench.adapters.au_tcsan`, for clips without an OpenFace CSV) come from the same
+rules, while the generator and
 adapter layers, which may not import ``bench.judges``, read them from here.
 
 Seed 004 (Chen et al., Sect. 3.1, Fig. 3) uses five speech-related AUs: AU10 upper lip raiser,

@@ -27,8 +27,9 @@ provenance says which), never counting AU14 as a zero.
 
 Labels (the same labeller on both sides of a clip), in this order of preference:
 
-1. OpenFace 2.x CSVs the user made for the generated and the real videos
-   (:meth:`AU.use_openface`; `bench.judges.openface`), as seed 004;
+1. OpenFace 2.x CSVs the user made for the generated and the real videos, ``<clip_id>.csv``
+   in one folder each (:meth:`AU.use_openface`; ``bench score --openface-pred DIR
+   --openface-gt DIR``; the reader is `bench.core.openface`), as seed 004;
 2. the seed-004 AU classifier trained by the harness on the dataset's train split
    (`bench.judges.au_classifier`, judge ``au``), on the frames' 68 shared landmarks;
 3. talkbench's landmark rules (`bench.judges.au_rules`).
@@ -69,7 +70,7 @@ NOT_IN_LANDMARKS: dict[str, str] = {
     "AU14": "AU14 (dimpler) cannot be seen in 68 landmarks (the landmark rules' F1 on dlib "
             "landmarks is at chance on the synthetic corpus), so it is unavailable from the "
             "landmark-based labellers and left out of the AU average; give OpenFace CSVs "
-            "(`bench score --openface-pred/--openface-gt`) to score it",
+            "(`bench score --openface-pred DIR --openface-gt DIR`) to score it",
 }
 """AUs a labeller working from 68 landmarks (the rules, the AU classifier trained on their
 labels) cannot see, with why; reported unavailable, never averaged in as a zero."""
@@ -183,7 +184,7 @@ class AU(Metric):
         return self.label_source() != "openface" and super().needs_trained_judge()
 
     def _openface_labels(self, sample: Sample, key: str, n_frames: int) -> AULabels:
-        from bench.judges.openface import OpenFaceError, read_openface_csv
+        from bench.core.openface import OpenFaceError, read_openface_csv
 
         folder = self.openface_pred_dir if key == "pred" else self.openface_gt_dir
         what = "generated" if key == "pred" else "ground-truth"

@@ -1,8 +1,9 @@
 """Stage 3: a model fitted on the split's train part, or loaded from its checkpoint.
 
 ``runs/<dataset>/<split>/<model>/checkpoint/`` is one cached folder (`bench.core.cache`)
-whose key names the adapter's config, the budget, the split and version, and the cache keys of
-the training clips: a change in any of them retrains.
+whose key names the adapter's config, the budget, the split and version, the cache keys of
+the training clips, and what else the adapter's training data depends on (`Adapter.data_key`,
+e.g. the OpenFace CSVs au-tcsan reads its AU labels from): a change in any of them retrains.
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
     torchrun every rank trains on its shard of the clips with its own seed and rank 0 writes
     the checkpoint (:mod:`bench.core.distributed`)."""
     world = distributed.current(ws.device)
-    adapter = cls(seed=ws.cfg.seed, device=ws.device, **(options or {}))
+    adapter = cls(seed=ws.cfg.seed, device=ws.device,
+                  **{**run_options(ws, cls), **(options or {})})
+    adapter.echo = ws.echo
     train_refs = ws.prepare("train") if cls.trainable else []
     val_refs = ws.prepare("val") if cls.trainable else []
+    data = adapter.data_key([r.clip_id for r in train_refs])
     key = stable_hash({
         "adapter": adapter.config(), "budget": ws.cfg.budget,
         "budget_config": _budget_config(adapter, ws.cfg.budget),
         "split": [ws.split.name, ws.split.version],
         "train": [ws.clip_key(r) for r in train_refs],
+        **({"data": data} if data else {}),  # absent: the keys of before stay valid
         **ws.training_facts(),
     })
     checkpoint = model_dir / "checkpoint"
@@ -76,6 +81,15 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
         cache.write_folder(checkpoint, key, fill)
     distributed.barrier(world)  # the checkpoint is in place for every rank
     return Trained(adapter, key, log)
+
+
+def run_options(ws: Workspace, cls: type[Adapter]) -> dict[str, str]:
+    """The run-wide inputs ``cls`` takes (`Adapter.run_options`) that this run has: the
+    OpenFace CSV folder of ``--openface`` (`RunConfig.openface`) for models that learn from AU
+    labels."""
+    have = {"openface": ws.cfg.openface}
+    return {name: str(value) for name, value in have.items()
+            if value is not None and name in cls.run_options}
 
 
 def _budget_config(adapter: Adapter, budget: str) -> dict | None:

@@ -52,6 +52,10 @@ class RunConfig:
     ray_address: str | None = None  # --executor ray: the cluster (None: a local instance)
     max_test_clips: int | None = None  # score only the first N test clips (quick looks)
     progress: bool = True
+    openface: Path | None = None
+    """``--openface``: a folder of OpenFace CSVs of the dataset's real videos
+    (``<clip_id>.csv``), the AU labels of the models that learn from them (au-tcsan,
+    `bench.adapters.au_tcsan`); None: those models label with the landmark rules."""
 
 
 class LazyClips(Sequence[Clip]):
@@ -90,6 +94,9 @@ def check_config(cfg: RunConfig) -> None:
                          f"{', '.join(DATASETS.names())}")
     if cfg.budget not in BUDGETS:
         raise ValueError(f"unknown budget {cfg.budget!r}; choose one of {', '.join(BUDGETS)}")
+    if cfg.openface is not None and not Path(cfg.openface).is_dir():
+        raise ValueError(f"--openface {cfg.openface} is not a folder (expected OpenFace CSVs "
+                         "of the dataset's videos, <clip_id>.csv)")
     if cfg.max_test_clips is not None and cfg.max_test_clips < 1:
         raise ValueError(f"--max-test-clips must be a positive number of clips, got "
                          f"{cfg.max_test_clips}")
