@@ -818,12 +818,18 @@ def _rank_key(tests: Significance, row: Row) -> tuple[float, ...]:
 
 def markdown_table(table: pd.DataFrame, right_from: int = 0) -> list[str]:
     """The lines of a Markdown (GitHub) table of ``table``'s text cells; columns from position
-    ``right_from`` on are right-aligned."""
+    ``right_from`` on are right-aligned. A ``|`` inside a cell (the ``|AV offset|`` header)
+    is escaped as ``\\|``, as GitHub's table syntax asks: unescaped, the header would have more
+    cells than the delimiter row and GitHub would not draw the table at all."""
     n = len(table.columns)
-    lines = ["| " + " | ".join(str(c) for c in table.columns) + " |",
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in table.columns) + " |",
              "|" + "|".join(["---"] * min(right_from, n) + ["---:"] * max(0, n - right_from))
              + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |"
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |"
               for row in table.itertuples(index=False, name=None)]
     return lines
 

@@ -10,7 +10,8 @@ anything.
 ``synth_heldout`` is a second, wider corpus for the default-run checks that a trained judge
 learned (issue 17): 16 speakers x 3 clips (every emotion 8 times), seed 1, prepared. Identity
 variety is what lets a small judge generalise: on 6 speakers x 6 clips the emotion and AU
-judges fitted their speakers and were at chance on unseen ones, on 12 x 3 they were not.
+judges fitted their speakers and were at chance on unseen ones, on 12 x 3 they were not. The
+LipNet check reads its three CREMA-D sentences.
 
 Tests marked ``slow`` are skipped unless selected with ``-m slow`` (or an expression naming
 it).
@@ -24,12 +25,7 @@ import pytest
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """``synth_heldout`` is a second, wider corpus for the default-run checks that a trained judge
-learned (issue 17): 16 speakers x 3 clips (every emotion 8 times), seed 1, prepared. Identity
-variety is what lets a small judge generalise: on 6 speakers x 6 clips the emotion and AU
-judges fitted their speakers and were at chance on unseen ones, on 12 x 3 they were not.
-
-Tests marked ``slow`` run only when ``-m`` names them (as pyproject's marker says)."""
+    """Tests marked ``slow`` run only when ``-m`` names them (as pyproject's marker says)."""
     if "slow" in (config.getoption("markexpr") or ""):
         return
     skip = pytest.mark.skip(reason="slow: run with -m slow")
