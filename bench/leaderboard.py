@@ -959,7 +959,7 @@ def judge_notes(reports: dict[str, dict]) -> list[str]:
     for split, judges in reports.items():
         for name, report in sorted(judges.items()):
             quality = ", ".join(f"{k} {_scalar(v)}" for k, v in report.get("test", {}).items()
-                                if isinstance(v, int | float | str))
+                                if isinstance(v, int | float | str) or k == "truth_f1")
             below = judge_below_chance(name, report)
             lines.append(f"- judge {name} ({split}): {report.get('judge', '?')}; on "
                          f"{report.get('n_test', '?')} real test clips: {quality or 'n/a'}"
@@ -968,6 +968,11 @@ def judge_notes(reports: dict[str, dict]) -> list[str]:
 
 
 def _scalar(value) -> str:
+    """A report value as footnote text; a flat dict (the AU judge's per-AU ``truth_f1``) as
+    ``(key value, ...)`` with None as n/a."""
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {'n/a' if v is None else _scalar(v)}"
+                               for k, v in value.items()) + ")"
     return format(value, ".3f") if isinstance(value, float) else str(value)
 
 

@@ -328,3 +328,18 @@ def test_leaderboard_reads_strict_json_non_finite_values(tmp_path):
     assert "| n/a (+4 inf) |" in render_markdown("synthetic", rows, cols)
     row = next(csv.DictReader(render_csv(rows, cols).splitlines()))
     assert row["psnr"] == row["psnr_ci_low"] == "nan"
+
+
+def test_au_judge_note_shows_its_per_au_f1_against_synthesised_truth():
+    """Issue 17: the AU judge's footnote gives its F1 against the synthesised AU states, per
+    AU (AU14 included, it is measured; the average leaves it out) and averaged."""
+    from bench.leaderboard import judge_notes
+
+    report = {"judge": "talkbench-trained au", "n_test": 12,
+              "test": {"figure": "truth_avg_f1", "chance": 0.377, "truth_avg_f1": 0.542,
+                       "truth_f1": {"AU10": 0.445, "AU14": None, "AU20": 0.293},
+                       "prevalence": {"AU10": 0.1}}}
+    (line,) = judge_notes({"split": {"au": report}})
+    assert "truth_f1 (AU10 0.445, AU14 n/a, AU20 0.293)" in line
+    assert "truth_avg_f1 0.542" in line
+    assert "prevalence" not in line and "below chance" not in line
