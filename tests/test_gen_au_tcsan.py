@@ -512,10 +512,14 @@ def test_generator_classifier_shares_no_weights_with_the_metric_judge(trained, c
 # Demo budget on held-out synthetic speakers
 
 
-SPEECH_AUS = ("AU20", "AU25", "AU26")
-"""The AUs audio predicts for an unseen synthetic speaker, from rule or OpenFace labels alike
-(see the slow test); AU10 and AU14 are the corpus's disgust and anger expressions, which last
-a whole clip and which the voice of 280 ms windows does not give away reliably."""
+MIN_BALANCED_ACCURACY: dict[str, dict[str, float]] = {
+    "landmark-rules": {"AU20": 0.7, "AU25": 0.7, "AU26": 0.7},
+    "openface": {"AU10": 0.6, "AU14": 0.6, "AU20": 0.7, "AU25": 0.7, "AU26": 0.7},
+}
+"""Per label source, the AUs whose held-out heads must beat chance (F1 at least 0.1 above the
+all-positive F1) and the balanced accuracy they must reach. The landmark rules cannot see
+AU14 in 68 points and their AU10 is a threshold on the rest face, so with rule labels AU10
+and AU14 are printed, not asserted."""
 
 
 @pytest.mark.slow
@@ -525,17 +529,18 @@ def test_demo_audio2au_above_chance_on_held_out_speakers(synth_heldout, tmp_path
     """Audio2AU pre-training at the demo budget on the held-out corpus's 12 training speakers
     (36 clips), scored on its 4 unseen speakers (12 clips, 670 frames) against the same
     labeller: the landmark rules, or the synthesised truth written as OpenFace CSVs (issue
-    15). AU20, AU25 and AU26 beat chance clearly (F1 at least 0.1 above the all-positive F1,
-    balanced accuracy at least 0.7; seeds 0 and 1, balanced accuracy: rules 0.76-0.93,
-    OpenFace 0.75-0.94), which the untrained heads do not. AU10 and AU14 are printed, not
-    asserted. Against the truth of the unseen speakers (seeds 0/1), the rule-trained heads are
-    at chance on both (balanced accuracy AU10 0.48/0.44, AU14 0.52/0.52: the rules cannot see
-    AU14 in 68 points, and their AU10 is a threshold on the rest face); trained on the truth
-    as OpenFace labels, AU14 beats chance (F1 0.35/0.29 vs 0.26, balanced accuracy
-    0.62/0.58) and AU10 still does not (F1 0.18/0.05 vs 0.29, 0.48/0.47). With the other 12
-    speakers held out in turn (4 folds x 2 seeds) the OpenFace-trained AU10 and AU14 heads
-    beat chance in 4 of 8 runs each (balanced accuracy 0.47-0.70 and 0.43-0.62), so even right
-    labels do not make them reliable on this corpus; AU20/25/26 do in 7, 7 and 8 of 8."""
+    15). Trained and scored on OpenFace labels, all five heads beat chance; on the rules,
+    AU20, AU25 and AU26 do (``MIN_BALANCED_ACCURACY``); the untrained heads do not.
+
+    Measured with the corpus's code version 2 (each emotion has a voice quality; with version
+    1 the expression-driven AU10 and AU14 were not in the audio and their heads were at chance
+    in half the runs even on right labels). Trained on the truth as OpenFace labels, against
+    the truth of the unseen speakers, in 4 folds (each 4 speakers held out in turn, fold 0 is
+    this test's) x seeds 0 and 1: AU10 F1 0.37-0.66 vs chance 0.30-0.33 (balanced accuracy
+    0.61-0.80, above chance in 8 of 8, by 0.1 in 6), AU14 0.26-0.70 vs 0.26 (0.57-0.80, by
+    0.1 in 7 of 8; fold 2 seed 1 at chance), AU20/25/26 above chance in every run. This
+    test's fold, seeds 0/1: AU10 0.43/0.50 vs 0.29, AU14 0.63/0.67 vs 0.26. Trained on the
+    rules and scored against the truth, AU14 stays at chance (0.00-0.20 vs 0.26) in all 8."""
     train = [clip for _, clip in synth_heldout["train"]]
     test = [clip for _, clip in synth_heldout["test"]]
     assert (len(train), len(test)) == (36, 12)
@@ -561,10 +566,12 @@ def test_demo_audio2au_above_chance_on_held_out_speakers(synth_heldout, tmp_path
     print(f"\nAudio2AU demo pre-training on {labels} labels {seconds:.1f} s; held-out:", scores)
     assert scores["frames"] > 600
 
-    def beats_chance(s: dict, i: int) -> bool:
-        return s["f1"][i] >= s["chance_f1"][i] + 0.1 and s["balanced_acc"][i] >= 0.7
+    def beats_chance(s: dict, i: int, balanced_accuracy: float) -> bool:
+        return (s["f1"][i] >= s["chance_f1"][i] + 0.1
+                and s["balanced_acc"][i] >= balanced_accuracy)
 
     for i, au in enumerate(AUS):
-        if au in SPEECH_AUS:
-            assert beats_chance(scores, i), (au, scores)
-            assert not beats_chance(untrained, i), (au, untrained)
+        bar = MIN_BALANCED_ACCURACY[labels].get(au)
+        if bar is not None:
+            assert beats_chance(scores, i, bar), (au, scores)
+            assert not beats_chance(untrained, i, bar), (au, untrained)

@@ -57,9 +57,15 @@ Clips. Speaker ``s`` (0-based) gets identity ``faces.identity_spec(s)`` and voic
 ``EMOTIONS[g % 6]`` (so 6 clips per speaker give one clip per emotion); its sentence and level
 come from CREMA-D's design (IEO at LO/MD/HI for the five non-neutral emotions and at XX for
 NEU, the other eleven sentences at XX), choosing the speaker's least-used sentence first in a
-seeded order. Everything random in a clip comes from ``numpy.random.default_rng([seed, s, j])``
-(``j`` the clip's index within its speaker). Identities do not depend on the seed, so they
-stay distinct for every seed.
+seeded order. The emotion is heard as well as seen: ``EMOTION_PROSODY`` shifts the voice's
+rate, pitch, range and volume (scaled by the level), and ``EMOTION_VOICE`` gives each emotion
+a voice quality (eSpeak's spectral tilt, formant strength and breath noise), which the
+short-time spectrum (MFCCs without energy) carries in every voiced frame, as in real
+emotional speech: pressed and bright for anger, dark and lax for disgust (code version 2;
+version 1 had only the prosody, so a 280 ms audio window could not tell the expression-driven
+AU10 and AU14 of disgust and anger). Everything random in a clip comes from
+``numpy.random.default_rng([seed, s, j])`` (``j`` the clip's index within its speaker).
+Identities do not depend on the seed, so they stay distinct for every seed.
 
 Timing. Each clip's audio is the eSpeak utterance with 0.25-0.45 s of silence before and
 0.3-0.5 s after, plus a -70 dBFS noise floor, padded to a whole number of 25 fps frames that is
@@ -103,7 +109,7 @@ from bench import AUDIO_RATE, EMOTIONS, SAMPLES_PER_FRAME, VIDEO_FPS
 
 FORMAT = "talkbench-synthetic"
 FORMAT_VERSION = 1
-CODE_VERSION = "1"  # bump when the synthesis changes what it writes
+CODE_VERSION = "2"  # bump when the synthesis changes what it writes (2: EMOTION_VOICE)
 
 SENTENCES: dict[str, str] = {
     "IEO": "It's eleven o'clock",
@@ -140,6 +146,16 @@ EMOTION_PROSODY: dict[str, tuple[int, int, int, int]] = {
     "FEA": (30, 20, 10, 10),  # fast, high
     "DIS": (-25, -10, -5, -5),  # slow, low
 }
+EMOTION_VOICE: dict[str, tuple[str, ...]] = {
+    "NEU": (),
+    "ANG": ("tone 600 110 1200 170 2000 230 3500 255", "formant 1 100 130 80"),  # pressed
+    "SAD": ("tone 600 200 1200 110 2000 70 3500 50", "breath 0 6 8 8 6 4 2 0"),  # dark, breathy
+    "HAP": ("tone 600 150 1200 165 2000 165 3500 150", "formant 2 105 110 100"),  # bright
+    "FEA": ("tone 600 130 1200 150 2000 190 3500 200", "breath 0 3 5 5 5 3 0 0"),  # thin, breathy
+    "DIS": ("tone 600 230 1200 120 2000 60 3500 40", "formant 2 95 80 140"),  # dark, lax
+}
+"""Voice quality per emotion (eSpeak voice-file lines: spectral tilt, formant strength,
+breath noise), so that the emotion is heard in the spectrum as well as in the prosody."""
 INTENSITY_SCALE = {"LO": 0.6, "MD": 0.85, "HI": 1.2, "XX": 1.0}
 
 TEST_ACTORS = frozenset({1015, 1020, 1021, 1030, 1033, 1052, 1062, 1081, 1082, 1089, 1011})
@@ -334,6 +350,7 @@ def prosody_for(plan: ClipPlan, rng: np.random.Generator):
         pitch=int(np.clip(50 + pitch_off + k * d_pitch + rng.integers(-3, 4), 0, 99)),
         range=int(np.clip(50 + k * d_range + rng.integers(-3, 4), 0, 99)),
         volume=int(np.clip(100 + k * d_vol, 20, 200)),
+        quality=EMOTION_VOICE[plan.emotion],
     )
 
 

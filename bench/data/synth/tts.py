@@ -16,12 +16,17 @@ folder (symlinks) whose voice variants are the shipped ones plus ``flutter 0`` a
 ``roughness 8`` (no flutter, no roughness modulation), the noise generator is reseeded with
 ``espeak_ng_SetRandSeed`` and a short quiet primer utterance returns the gain control to unity
 before each synthesis.
+
+Voice quality (``Prosody.quality``): extra voice-file lines (``tone``, ``breath``,
+``formant``) go into a sibling of the variant's private file, named by their hash and written
+on first use, so a quality is as deterministic as the variant itself.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
+import hashlib
 import os
 import shutil
 import tempfile
@@ -77,6 +82,9 @@ class Prosody:
     pitch: int = 50  # base pitch 0..100
     range: int = 50  # pitch range 0..100
     volume: int = 100  # amplitude 0..200
+    quality: tuple[str, ...] = ()
+    """Voice-quality lines added to the variant's voice file (eSpeak's ``tone``, ``breath``,
+    ``formant`` attributes: spectral tilt, breathiness, formant strength); () for none."""
 
 
 @dataclass
@@ -162,9 +170,7 @@ class _Engine:
 
     def _run(self, text: str, prosody: Prosody) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         self._chunks, self._events = [], []
-        voice = f"{prosody.language}+{_VARIANT_PREFIX}{prosody.variant}"
-        if not (self.data_dir / "voices" / "!v" / f"{_VARIANT_PREFIX}{prosody.variant}").is_file():
-            raise TTSError(f"eSpeak NG has no voice variant {prosody.variant!r}")
+        voice = f"{prosody.language}+{self._variant(prosody)}"
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise TTSError(f"eSpeak NG has no voice {voice!r}")
         for name, value in (("rate", prosody.rate), ("pitch", prosody.pitch),
@@ -178,6 +184,23 @@ class _Engine:
         self.lib.espeak_Synchronize()
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         return audio, self._events
+
+
+    def _variant(self, prosody: Prosody) -> str:
+        """The name of the private voice variant of ``prosody``: the shipped variant's file
+        (plus the determinism lines), and for a voice quality a sibling file with its lines
+        appended (written on first use, named by their hash)."""
+        base = self.data_dir / "voices" / "!v" / f"{_VARIANT_PREFIX}{prosody.variant}"
+        if not base.is_file():
+            raise TTSError(f"eSpeak NG has no voice variant {prosody.variant!r}")
+        if not prosody.quality:
+            return base.name
+        lines = "\n".join(prosody.quality)
+        path = base.with_name(f"{base.name}-{hashlib.sha256(lines.encode()).hexdigest()[:10]}")
+        if not path.is_file():
+            path.write_text(base.read_text(encoding="utf-8") + "// talkbench: voice quality\n"
+                            + lines + "\n", encoding="utf-8")
+        return path.name
 
 
 @cache
