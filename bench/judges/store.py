@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -57,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import cache
+from bench.core.cache import default_cache_dir
 from bench.provenance import stable_hash
 from bench.registry import Registry
 
@@ -131,11 +131,6 @@ class TrainedJudge:
 def judge_module(name: str) -> Any:
     """The module registered as judge ``name`` (import on first use)."""
     return JUDGES.get(name)
-
-
-def default_cache_dir() -> Path:
-    """``$TALKBENCH_CACHE`` or ``~/.cache/talkbench``."""
-    return Path(os.environ.get("TALKBENCH_CACHE", Path.home() / ".cache" / "talkbench"))
 
 
 def judge_dir(name: str, dataset: str, cache_dir: Path | None = None) -> Path:

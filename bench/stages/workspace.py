@@ -7,22 +7,17 @@ cannot be prepared is reported once and left out, with its reason kept for the s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.core import distributed
+from bench.core.cache import default_cache_dir
 from bench.core.devices import DEFAULT_TRAIN_THREADS, train_threads
 from bench.data.clip import Clip, ClipRef
 from bench.provenance import stable_hash
 
 Echo = Callable[[str], None]
-
-
-def default_cache_dir() -> Path:
-    """``$TALKBENCH_CACHE`` or ``~/.cache/talkbench``."""
-    return Path(os.environ.get("TALKBENCH_CACHE", Path.home() / ".cache" / "talkbench"))
 
 
 def default_device() -> str:
