@@ -185,7 +185,6 @@ class _Engine:
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         return audio, self._events
 
-
     def _variant(self, prosody: Prosody) -> str:
         """The name of the private voice variant of ``prosody``: the shipped variant's file
         (plus the determinism lines), and for a voice quality a sibling file with its lines
