@@ -472,3 +472,20 @@ def test_rules_metric_end_to_end(prepared):
     off = metric.score(Sample(clip.clip_id, pred=shifted, gt=clip.frames.copy()))
     assert off["au25_f1"] < 0.8 and off["au_acc"] < 100.0
     assert "landmark rules" in metric.provenance()["judge"]
+
+
+def test_training_blur_is_a_gaussian_filter_per_crop():
+    """The demo judge's blur augmentation equals scipy's Gaussian filter (edges repeated,
+    the same truncation) with each crop's own sigma; sigma 0 leaves a crop unchanged."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    crops = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 12, 20)).astype(np.float32))
+    sigmas = np.array([0.0, 0.8, 1.5])
+    out = au_classifier.random_blur(crops, sigmas).numpy()
+    radius = int(np.ceil(3 * sigmas.max()))
+    assert np.allclose(out[0], crops[0].numpy(), atol=1e-6)
+    for k in (1, 2):
+        expected = gaussian_filter(crops[k].numpy().astype(np.float64), (0, sigmas[k], sigmas[k]),
+                                   mode="nearest", truncate=radius / sigmas[k])
+        assert np.abs(out[k] - expected).max() < 1e-5
