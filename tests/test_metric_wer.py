@@ -295,8 +295,9 @@ def test_small_judge_reads_held_out_speakers(synth_heldout, tmp_path: Path,
     small task, the GRID-layout one is the slow test below). Greedy CTC, no grammar: its WER
     is at least 30 points below always answering the most frequent word of each position of
     the training transcripts (71.4 % here); untrained it is not. Measured (1 thread, about
-    24 s of training): WER 16.1, 23.2 and 7.1 % (CER 5.8, 6.2, 3.3 %) with seeds 0, 1, 2;
-    200 steps gave 46.4 and 71.4 %, too close to chance for a default-run check."""
+    25 s of training), corpus code version 2: WER 5.4, 33.9 and 16.1 % (CER 1.2, 8.3, 5.8 %)
+    with seeds 0, 1, 2 (version 1: 16.1, 23.2, 7.1 %); 200 steps gave 46.4 and 71.4 %, too
+    close to chance for a default-run check."""
     demo = L.BUDGETS["demo"]
     monkeypatch.setitem(L.BUDGETS, "demo", replace(demo, net=replace(demo.net, dropout=0.0),
                                                    steps=300, batch=8, eval_every=0))
