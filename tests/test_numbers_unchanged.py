@@ -12,10 +12,11 @@ History. The first reference (``smoke_run_0b23ec7.json``, in git history up to c
 340eb8a) was recorded with the code at commit 0b23ec7, before the architecture change, and
 held through commit 340eb8a, with the changes made on purpose since listed and left out of
 the comparison (LSE after the OpenCV resize of issue 17, ACD's ground-truth row and its torch
-backend, columns and one reported row added). The synthetic corpus's code version 2 (issue 15: each emotion
-has a voice quality) changes the tiny tree's audio and so every trained judge and number, so
-the reference was recorded again with the commit that made that change (the same command as
-this test, ``python tests/test_numbers_unchanged.py OUT`` on its output folder).
+backend, columns and one reported row added). The synthetic corpus's code version 2 (issue
+15: each emotion has a voice quality) changes the tiny tree's audio and so every trained judge
+and number, so the reference was recorded again with the commit that made that change (the
+same command as this test, ``python tests/test_numbers_unchanged.py OUT`` on its output
+folder).
 
 A number that is unavailable in one and a number in the other is a difference too. Run
 ``python tests/test_numbers_unchanged.py OUT`` on a finished run folder to print the same
