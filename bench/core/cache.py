@@ -43,11 +43,11 @@ UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.
 """What reading a damaged (truncated, zero-byte, overwritten) file can raise."""
 
 
-
 def default_cache_dir() -> Path:
     """The cache root of every stage and judge: ``$TALKBENCH_CACHE`` or
     ``~/.cache/talkbench``."""
     return Path(os.environ.get("TALKBENCH_CACHE", Path.home() / ".cache" / "talkbench"))
+
 
 def report_damaged(path: Path, err: BaseException, report: Report | None) -> None:
     """A record that exists but cannot be read: say so in one line and remove it, so that it

@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import cache
-from bench.core.cache import default_cache_dir
 from bench.provenance import stable_hash
 from bench.registry import Registry
 
@@ -135,7 +134,7 @@ def judge_module(name: str) -> Any:
 
 def judge_dir(name: str, dataset: str, cache_dir: Path | None = None) -> Path:
     """The folder holding every judge ``name`` trained on ``dataset`` (one sub-folder a key)."""
-    return Path(cache_dir or default_cache_dir()) / "judges" / name / dataset
+    return Path(cache_dir or cache.default_cache_dir()) / "judges" / name / dataset
 
 
 # ---------------------------------------------------------------------------------------------
