@@ -1,7 +1,9 @@
 """The runner (SPEC 7): the stages of `bench.stages`, in order, for one configuration.
 
 1. open the dataset and its split, prepare the test part (`stages.workspace`);
-2. train the judges the metrics need and lack, and report their quality (`stages.judges`);
+2. train the judges the metrics need and lack and the models without a checkpoint, side by
+   side in worker processes on a multi-core CPU (`stages.train_pool`), then report the judges'
+   quality (`stages.judges`);
 3. score the real test clips: the ground-truth row (`stages.score`, `stages.summarise`);
 4. per model: fit or load (`stages.train`), generate (`stages.generate`), score, summarise,
    and draw frame strips (`bench.report.strips`);
@@ -32,6 +34,7 @@ from bench.stages.judges import ensure_judges, report_judges
 from bench.stages.score import score_clips
 from bench.stages.summarise import summarise
 from bench.stages.train import Trained, fit_or_load
+from bench.stages.train_pool import train_in_parallel
 from bench.stages.workspace import Echo, RunConfig, Workspace, open_workspace
 
 STRIP_CLIPS = 2
@@ -81,6 +84,12 @@ def _run(ws: Workspace, cfg: RunConfig, echo: Echo,
     test = ws.prepare("test")
     skipped = {r.clip_id: ws.failed[r.clip_id] for r in ws.parts["test"]
                if r.clip_id in ws.failed}
+    if not world.distributed:
+        try:
+            train_in_parallel(ws, models)
+        except Exception as err:  # noqa: BLE001 - the stage only warms caches; go on in turn
+            echo(f"warning: training side by side failed ({type(err).__name__}: {err}); "
+                 "training in this process instead")
     judges = ensure_judges(ws)
     trained: dict[str, Trained | None] = {}
     if world.distributed:  # train every model on all ranks first; rank 0 goes on alone

@@ -2,7 +2,10 @@
 caches and fresh run folders gives identical leaderboards, every registered model included.
 Budgets are step counts, so nothing depends on how fast the machine is; scoring runs in worker
 processes both times (``--workers 2``), so the check covers the parallel scoring path too. The
-demo-budget check is the slow test below."""
+first run trains its judges and models side by side in two processes
+(`bench.stages.train_pool`), the second one after another in the test's process, so the check
+also covers that a checkpoint does not depend on where it was trained. The demo-budget check
+is the slow test below."""
 
 from __future__ import annotations
 
@@ -33,9 +36,23 @@ def _without_paths(text: str, out: Path) -> str:
 
 
 def test_smoke_main_job_twice_on_fresh_caches_gives_the_same_leaderboard(synth_crema_root,
-                                                                         tmp_path):
+                                                                         tmp_path, monkeypatch):
+    from bench.stages import train_pool
+
     extra = ("--dataset", "crema-d", "--max-test-clips", "3")
+    side_by_side: list[list[str]] = []
+    real_train_in_parallel = train_pool.train_in_parallel
+
+    def recording(ws, models):
+        done = real_train_in_parallel(ws, models)
+        side_by_side.append(done)
+        return done
+
+    monkeypatch.setattr("bench.runner.train_in_parallel", recording)
     first = _run(synth_crema_root, tmp_path / "a", "smoke", *extra)
+    assert len(side_by_side) == 1 and "syncnet" in side_by_side[0]
+    assert {"wav2lip", "static-gan"} <= set(side_by_side[0])
+    monkeypatch.setattr("bench.runner.train_in_parallel", lambda ws, models: [])
     second = _run(synth_crema_root, tmp_path / "b", "smoke", *extra)
     assert "| still-image |" in first[0]
     for one, two in zip(first, second, strict=True):

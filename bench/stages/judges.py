@@ -78,22 +78,28 @@ def weights_digest(folder: Path) -> str:
     return distributed.tensor_digest(states)
 
 
+def judges_to_train(ws: Workspace) -> dict[str, bool]:
+    """Each judge the run's metrics use -> whether it still has to be trained (none cached)."""
+    out: dict[str, bool] = {}
+    for metric in ws.make_metrics(ground_truth=False):
+        name = metric.judge_name
+        if name is not None and name not in out:
+            out[name] = metric.needs_trained_judge()
+    return out
+
+
 def ensure_judges(ws: Workspace) -> list[str]:
     """Train the judges the run's metrics need and lack; returns the judges the metrics use.
     A failure is reported and the metrics that needed the judge say they are unavailable."""
-    names: list[str] = []
-    for metric in ws.make_metrics(ground_truth=False):
-        name = metric.judge_name
-        if name is None or name in names:
-            continue
-        names.append(name)
+    needed = judges_to_train(ws)
+    for name, untrained in needed.items():
         try:
-            if metric.needs_trained_judge():
+            if untrained:
                 train_judge(ws, name)
         except Exception as err:  # noqa: BLE001 - a judge failing must not stop the run
             ws.echo(f"error: judge {name}: training failed: {err}")
             ws.problems.append(f"judge {name}: training failed: {err}")
-    return sorted(names)
+    return sorted(needed)
 
 
 def report_judges(ws: Workspace, names: Sequence[str] | None = None) -> dict[str, dict]:

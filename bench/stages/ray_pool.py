@@ -53,9 +53,9 @@ class _Actor:
     """One scoring worker: metrics built once per job (`bench.stages.workers._run_in_worker`)."""
 
     def __init__(self, threads: int, cwd: str) -> None:
-        from bench.stages.workers import _init_worker
+        from bench.stages.workers import init_worker
 
-        _init_worker(threads)
+        init_worker(threads)
         if os.path.isdir(cwd):  # relative run paths mean the same folders as in the driver
             os.chdir(cwd)
 

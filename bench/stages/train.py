@@ -36,20 +36,10 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
     torchrun every rank trains on its shard of the clips with its own seed and rank 0 writes
     the checkpoint (:mod:`bench.core.distributed`)."""
     world = distributed.current(ws.device)
-    adapter = cls(seed=ws.cfg.seed, device=ws.device,
-                  **{**run_options(ws, cls), **(options or {})})
-    adapter.echo = ws.echo
+    adapter = make_adapter(ws, cls, options)
     train_refs = ws.prepare("train") if cls.trainable else []
     val_refs = ws.prepare("val") if cls.trainable else []
-    data = adapter.data_key([r.clip_id for r in train_refs])
-    key = stable_hash({
-        "adapter": adapter.config(), "budget": ws.cfg.budget,
-        "budget_config": _budget_config(adapter, ws.cfg.budget),
-        "split": [ws.split.name, ws.split.version],
-        "train": [ws.clip_key(r) for r in train_refs],
-        **({"data": data} if data else {}),  # absent: the keys of before stay valid
-        **ws.training_facts(),
-    })
+    key = training_key(ws, adapter, train_refs)
     checkpoint = model_dir / "checkpoint"
     distributed.barrier(world)  # every rank reads the cache as rank 0 left it
     done = cache.read_folder(checkpoint, key, ws.echo if world.is_main else None)
@@ -81,6 +71,35 @@ def fit_or_load(ws: Workspace, cls: type[Adapter], model_dir: Path,
         cache.write_folder(checkpoint, key, fill)
     distributed.barrier(world)  # the checkpoint is in place for every rank
     return Trained(adapter, key, log)
+
+
+def make_adapter(ws: Workspace, cls: type[Adapter], options: dict | None = None) -> Adapter:
+    """``cls`` made for this run: its seed, device, run options and ``options``."""
+    adapter = cls(seed=ws.cfg.seed, device=ws.device,
+                  **{**run_options(ws, cls), **(options or {})})
+    adapter.echo = ws.echo
+    return adapter
+
+
+def training_key(ws: Workspace, adapter: Adapter, train_refs: list) -> str:
+    """The checkpoint's cache key (see the module docstring)."""
+    data = adapter.data_key([r.clip_id for r in train_refs])
+    return stable_hash({
+        "adapter": adapter.config(), "budget": ws.cfg.budget,
+        "budget_config": _budget_config(adapter, ws.cfg.budget),
+        "split": [ws.split.name, ws.split.version],
+        "train": [ws.clip_key(r) for r in train_refs],
+        **({"data": data} if data else {}),  # absent: the keys of before stay valid
+        **ws.training_facts(),
+    })
+
+
+def is_trained(ws: Workspace, cls: type[Adapter]) -> bool:
+    """True when ``cls``'s checkpoint for this run is cached (nothing to train)."""
+    adapter = make_adapter(ws, cls)
+    train_refs = ws.prepare("train") if cls.trainable else []
+    key = training_key(ws, adapter, train_refs)
+    return cache.read_folder(ws.run_dir / cls.name / "checkpoint", key) is not None
 
 
 def run_options(ws: Workspace, cls: type[Adapter]) -> dict[str, str]:

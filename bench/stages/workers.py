@@ -69,7 +69,7 @@ Result = TypeVar("Result")
 _WORKER_METRICS: dict[Any, list] = {}
 
 
-def _init_worker(threads: int) -> None:
+def init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -116,7 +116,7 @@ class ScoringPool:
             # can hang in its first parallel region.
             self._executor = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,))
+                initializer=init_worker, initargs=(self.threads,))
         return self._executor
 
     def map(self, fn: Callable[[Job, list, Item], Result], job: Job, items: list[Item]
