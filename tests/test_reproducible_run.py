@@ -2,10 +2,10 @@
 caches and fresh run folders gives identical leaderboards, every registered model included.
 Budgets are step counts, so nothing depends on how fast the machine is; scoring runs in worker
 processes both times (``--workers 2``), so the check covers the parallel scoring path too. The
-first run trains its judges and models side by side in two processes
-(`bench.stages.train_pool`), the second one after another in the test's process, so the check
-also covers that a checkpoint does not depend on where it was trained. The demo-budget check
-is the slow test below."""
+first run trains its judges and models side by side in two processes of one training thread
+(`bench.stages.train_pool`; with the default two threads that takes 4 cores), the second one
+after another in the test's process, so the check also covers that a checkpoint does not
+depend on where it was trained. The demo-budget check is the slow test below."""
 
 from __future__ import annotations
 
@@ -37,8 +37,11 @@ def _without_paths(text: str, out: Path) -> str:
 
 def test_smoke_main_job_twice_on_fresh_caches_gives_the_same_leaderboard(synth_crema_root,
                                                                          tmp_path, monkeypatch):
+    from bench.core.devices import TRAIN_THREADS_ENV
     from bench.stages import train_pool
 
+    monkeypatch.setenv(TRAIN_THREADS_ENV, "1")
+    monkeypatch.setattr(train_pool, "cpu_cores", lambda: 2)
     extra = ("--dataset", "crema-d", "--max-test-clips", "3")
     side_by_side: list[list[str]] = []
     real_train_in_parallel = train_pool.train_in_parallel

@@ -17,19 +17,20 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 TRAIN_THREADS_ENV = "TALKBENCH_TRAIN_THREADS"
-DEFAULT_TRAIN_THREADS = 1
+DEFAULT_TRAIN_THREADS = 2
 """Torch intra-op threads while training. CPU kernels split their sums by thread, so the
 weights a training run reaches depend on the thread count (measured: wav2lip's smoke
 checkpoint differs between 1 and 2 threads, and is bit-identical run to run at either).
 One fixed count makes the same command give the same checkpoint on machines with different
-core counts (the same CPU family and libraries; GPUs have their own nondeterminism). One
-thread, because the runner trains several judges and models side by side, one process each
-(`bench.stages.train_pool`): measured on the 2-core box at the demo budget, a second thread
-makes one job 1.4-1.65x faster (wav2lip 0.0386 -> 0.0278 s per generator step, speech2vid
-0.0442 -> 0.0299, ventriloquist's renderer 0.1026 -> 0.0621), while two single-threaded jobs
-side by side each run about 7 % slower than alone (0.0421, 0.0475, 0.1093): together 1.3x the
-work of one two-threaded job in the same time. Until issue 13 (session of 2026-12-05) the
-count was 2."""
+core counts (the same CPU family and libraries; GPUs have their own nondeterminism).
+
+Two, not one, although the runner can train several jobs side by side
+(`bench.stages.train_pool`, ``cores // threads`` processes): measured on the 2-core box, the
+main job's judges and models trained in 2 processes of one thread took 572 s against about 616
+s one after another on two threads (each job 1.5-2.1x slower on one thread next to another
+job: emotion-wav2lip 128 -> 207 s, the SyncNet judge 110 -> 173 s), a 7 % gain that would
+have changed every checkpoint and number. On 4 or more cores the jobs run side by side with
+the same weights."""
 
 
 def train_threads() -> int:

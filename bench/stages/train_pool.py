@@ -1,18 +1,20 @@
 """Stage 2a: the judges and models that still have to be trained, trained side by side in
-worker processes (issue 13).
+worker processes on a CPU with cores to spare (issue 13).
 
-Each training job is single-threaded (`bench.core.devices.DEFAULT_TRAIN_THREADS`), so a
-checkpoint does not depend on how many jobs run at once or on which process ran it; on a CPU
-with ``n`` cores ``n`` jobs run together (``--workers``), and the main job's eleven or so jobs
-share the cores instead of taking turns. The stage only fills the caches: each worker opens
-the run's workspace, calls the same `bench.stages.judges.train_judge` or
-`bench.stages.train.fit_or_load` the runner calls, and leaves the judge or checkpoint in the
-cache under the same key; the runner then finds them there. A job that fails in a worker is
-not reported here: the runner trains it again in its own process and reports the error there,
-once, as it did before this stage existed.
+Every training job runs on the fixed training thread count
+(`bench.core.devices.train_threads`, 2 by default), so a checkpoint does not depend on how many
+jobs run at once or on which process ran it. With ``cores // threads`` of 2 or more (a 4-core
+CPU and up at the default; ``--workers`` caps the cores used) that many jobs run together
+instead of taking turns. On the 2-core box the default gives one job at a time: the stage is
+skipped and the run trains as before (`bench.core.devices.DEFAULT_TRAIN_THREADS` says why).
 
-The stage is skipped on a GPU (one device: jobs take turns there), under torchrun (the ranks
-already share the work), with one worker, and when at most one job is left.
+The stage only fills the caches: each worker opens the run's workspace, calls the same
+`bench.stages.judges.train_judge` or `bench.stages.train.fit_or_load` the runner calls, and
+leaves the judge or checkpoint in the cache under the same key; the runner then finds them
+there. A job that fails in a worker is not reported here: the runner trains it again in its
+own process and reports the error there, once, as without this stage. The stage is skipped on
+a GPU (one device: jobs take turns there), under torchrun (the ranks already share the work),
+and when at most one job is left.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 
 from bench.adapters import Adapter, adapter_class
 from bench.core import distributed
+from bench.core.devices import train_threads
 from bench.stages.judges import judges_to_train, train_judge
 from bench.stages.train import fit_or_load, is_trained
 from bench.stages.workers import cpu_cores, init_worker
@@ -53,11 +56,12 @@ def pending_jobs(ws: Workspace, models: list[type[Adapter]]) -> list[Job]:
 
 
 def train_workers(ws: Workspace) -> int:
-    """How many training processes this run uses: ``--workers``, else one per core; 1 on a GPU
-    or under torchrun."""
+    """How many training processes this run uses: the cores (at most ``--workers``) divided by
+    the training thread count; 1 on a GPU or under torchrun."""
     if str(ws.device).startswith("cuda") or distributed.current(ws.device).distributed:
         return 1
-    return max(1, ws.cfg.workers or cpu_cores())
+    cores = min(ws.cfg.workers or cpu_cores(), cpu_cores())
+    return max(1, cores // train_threads())
 
 
 def train_in_parallel(ws: Workspace, models: list[type[Adapter]]) -> list[str]:
@@ -73,7 +77,8 @@ def train_in_parallel(ws: Workspace, models: list[type[Adapter]]) -> list[str]:
     if len(jobs) < 2:
         return []
     workers = min(workers, len(jobs))
-    ws.echo(f"training {len(jobs)} judges and models in {workers} processes, one thread each: "
+    ws.echo(f"training {len(jobs)} judges and models side by side in {workers} processes of "
+            f"{train_threads()} threads: "
             + ", ".join(label if kind == "model" else f"judge {label}"
                         for kind, label, _ in jobs))
     cfg = dataclasses.replace(ws.cfg, workers=1, progress=False)
@@ -82,7 +87,7 @@ def train_in_parallel(ws: Workspace, models: list[type[Adapter]]) -> list[str]:
     import multiprocessing
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=init_worker, initargs=(1,)) as pool:
+                             initializer=init_worker, initargs=(train_threads(),)) as pool:
         running: dict[Future, Job] = {pool.submit(train_job, cfg, job): job for job in jobs}
         bar = _bar(len(jobs), ws.cfg.progress)
         while running:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.core import distributed
 from bench.core.cache import default_cache_dir
-from bench.core.devices import train_threads
+from bench.core.devices import DEFAULT_TRAIN_THREADS, train_threads
 from bench.data.clip import Clip, ClipRef
 from bench.provenance import stable_hash
 
@@ -239,8 +239,8 @@ class Workspace:
     def judge_identity(self) -> str:
         """What a judge trained for this run depends on (`bench.judges.store.train_identity`):
         dataset, root hash, split and version, budget, seed, the train and validation clips'
-        cache keys (a clip whose media cannot be read counts by its id), the training thread
-        count, and under torchrun the world size."""
+        cache keys (a clip whose media cannot be read counts by its id); under torchrun also
+        the world size, and the training thread count when it is not the default."""
         if getattr(self, "_judge_identity", None) is None:
             from bench.judges.store import train_identity
 
@@ -249,18 +249,19 @@ class Workspace:
                 split_version=self.split.version, budget=self.cfg.budget, seed=self.cfg.seed,
                 train_keys=[self._key_or_id(r) for r in self.parts["train"]],
                 val_keys=[self._key_or_id(r) for r in self.parts.get("val", [])])
-            # judges trained on other thread counts or by N ranks are other judges
-            self._judge_identity = stable_hash([self._judge_identity, self.training_facts()])
+            facts = self.training_facts()
+            if facts:  # judges trained by N ranks or on other threads are other judges
+                self._judge_identity = stable_hash([self._judge_identity, facts])
         return self._judge_identity
 
     def training_facts(self) -> dict[str, int]:
-        """What else a trained model or judge depends on: the training thread count
-        (`bench.core.devices.train_threads`; always named since the default became one
-        thread, so no checkpoint trained on two threads under the old default is taken for a
-        one-thread one) and under torchrun the world size."""
+        """What else a trained model or judge depends on, when it is not the default: the
+        torchrun world size, the training thread count (`bench.core.devices.train_threads`).
+        Empty for a single process on the default threads, so those keys stay as they were."""
         world = distributed.current(self.device)
+        threads = train_threads()
         return {**({"world_size": world.size} if world.distributed else {}),
-                "train_threads": train_threads()}
+                **({"train_threads": threads} if threads != DEFAULT_TRAIN_THREADS else {})}
 
     def _key_or_id(self, ref: ClipRef) -> str:
         from bench.data.preprocess import PrepError
