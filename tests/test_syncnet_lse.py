@@ -475,6 +475,36 @@ def test_metric_class_resizes_rgb_crops_and_averages(tmp_path, weights_env):
     assert provenance["file"] == str(tmp_path / "random.pt")
 
 
+def test_rows_scored_on_the_same_audio_embed_it_once_with_the_same_values(tmp_path,
+                                                                         weights_env,
+                                                                         monkeypatch):
+    """Every leaderboard row is scored against the test clip's own audio: the metric embeds a
+    track once (`AudioEmbeddings`), and each row's values equal a fresh computation."""
+    from bench.metrics import lse as lse_module
+
+    net, _ = sn.random_syncnet(0, device="cpu")
+    torch.save(net.state_dict(), tmp_path / "random.pt")
+    metric = LSE(device="cpu", weights=tmp_path / "random.pt")
+    calls = []
+    real_embed_audio = lse_module.embed_audio
+    monkeypatch.setattr(lse_module, "embed_audio",
+                        lambda *a, **k: calls.append(1) or real_embed_audio(*a, **k))
+    real_rgb, pcm = _random_clip(26, seed=0, size=48)
+    audio = (pcm / 32768.0).astype(np.float32)
+    other_rgb, other_pcm = _random_clip(26, seed=1, size=48)
+    rows = []
+    for rgb in (real_rgb, other_rgb, real_rgb[::-1].copy()):  # three "models", one audio track
+        rows.append(metric.update(Sample(clip_id="c", pred=rgb, audio=audio)))
+    assert len(calls) == 1 and metric.audio_embeddings.hits == 2
+    metric.update(Sample(clip_id="d", pred=real_rgb,
+                         audio=(other_pcm / 32768.0).astype(np.float32)))
+    assert len(calls) == 2  # another track is embedded anew
+    for rgb, row in zip((real_rgb, other_rgb, real_rgb[::-1].copy()), rows, strict=True):
+        fresh = LSE(device="cpu", weights=tmp_path / "random.pt")
+        assert fresh.update(Sample(clip_id="c", pred=rgb, audio=audio)) == row
+    assert rows[0] != rows[1]
+
+
 # ---------------------------------------------------------------------------------------------
 # Frames: resize and the syncnet_python crop
 
