@@ -204,6 +204,30 @@ def test_cache_is_reused_without_recomputing(media, tmp_path, monkeypatch):
     assert (entry / "meta.json").stat().st_mtime_ns == mtime
 
 
+def test_an_entry_is_decoded_once_per_process_and_each_reader_gets_its_own_copy(
+        media, tmp_path, monkeypatch):
+    """Every judge and model reads the same prepared clips: the second read of an entry does
+    not decode it again, gives the same frames, and a reader that writes into its frames
+    does not change what the next one reads; a rewritten frames file is decoded anew."""
+    ref = ref_for(media["face"], "face")
+    entry = prep.prepare_clip(ref, tmp_path)
+    decodes = []
+    real_read_media = prep.read_media
+    monkeypatch.setattr(prep, "read_media",
+                        lambda *a, **k: decodes.append(a[0]) or real_read_media(*a, **k))
+    first = prep.load_prepared(ref, tmp_path)
+    first.frames[:] = 0  # a careless reader
+    second = prep.load_prepared(ref, tmp_path)
+    assert len(decodes) == 1
+    assert second.frames.any() and second.frames.flags.writeable
+    np.testing.assert_array_equal(second.frames, real_read_media(entry / "frames.mp4",
+                                                                 audio=False).frames)
+    stat = (entry / "frames.mp4").stat()
+    os.utime(entry / "frames.mp4", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    prep.load_prepared(ref, tmp_path)
+    assert len(decodes) == 2
+
+
 def test_cache_key_follows_content_and_params(media, tmp_path):
     ref = ref_for(media["face"], "face")
     key = prep.cache_key(ref)

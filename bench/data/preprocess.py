@@ -374,12 +374,42 @@ def _warn(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+DECODED_FRAMES_BUDGET = 512 * 2**20
+"""Bytes of decoded cache-entry frames one process keeps (see `decoded_frames`)."""
+
+_decoded: dict[tuple[str, int, int], np.ndarray] = {}
+_decoded_bytes = 0
+
+
+def decoded_frames(path: Path) -> np.ndarray | None:
+    """The frames of a cache entry's ``frames.mp4``, decoded once per process: a run reads the
+    same prepared clips again and again (every judge and model its training clips, every
+    leaderboard row the test clips), and decoding is most of reading an entry (about 2 ms a
+    128 px frame). Kept by path, size and modification time (an entry healed after damage is
+    decoded anew), the first :data:`DECODED_FRAMES_BUDGET` bytes of them; every call returns
+    its own copy, so what a caller does to its frames cannot reach the next caller."""
+    global _decoded_bytes
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    kept = _decoded.get(key)
+    if kept is None:
+        frames = read_media(path, audio=False).frames
+        if frames is None or _decoded_bytes + frames.nbytes > DECODED_FRAMES_BUDGET:
+            return frames
+        kept = frames.copy()
+        kept.setflags(write=False)
+        _decoded[key] = kept
+        _decoded_bytes += kept.nbytes
+        return frames
+    return kept.copy()
+
+
 def _read_entry(entry: Path, ref: ClipRef) -> Clip:
     """The clip stored in a complete entry; raises for any damaged file (see `entry_problem`)."""
     meta = json.loads((entry / "meta.json").read_text())
     if not isinstance(meta, dict):
         raise ValueError("meta.json is not a JSON object")
-    frames = read_media(entry / "frames.mp4", audio=False).frames
+    frames = decoded_frames(entry / "frames.mp4")
     if frames is None or frames.shape[0] != meta["num_frames"]:
         raise ValueError(f"frames.mp4 decodes to {None if frames is None else frames.shape[0]} "
                          f"frames, meta.json says {meta['num_frames']}")
