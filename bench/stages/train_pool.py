@@ -20,6 +20,7 @@ and when at most one job is left.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -84,8 +85,6 @@ def train_in_parallel(ws: Workspace, models: list[type[Adapter]]) -> list[str]:
     cfg = dataclasses.replace(ws.cfg, workers=1, progress=False)
     done: list[str] = []
     start = time.perf_counter()
-    import multiprocessing
-
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=init_worker, initargs=(train_threads(),)) as pool:
         running: dict[Future, Job] = {pool.submit(train_job, cfg, job): job for job in jobs}
@@ -93,7 +92,7 @@ def train_in_parallel(ws: Workspace, models: list[type[Adapter]]) -> list[str]:
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                kind, label, _ = running.pop(future)
+                _, label, _ = running.pop(future)
                 if future.exception() is None:
                     done.append(label)
                 if bar is not None:
@@ -108,7 +107,7 @@ def train_in_parallel(ws: Workspace, models: list[type[Adapter]]) -> list[str]:
 def train_job(cfg: RunConfig, job: Job) -> None:
     """In a worker process: train one judge or model into the cache (messages are dropped;
     the runner shows what it loads, and reports a failure when it trains the job again)."""
-    kind, label, target = job
+    kind, _, target = job
     ws = Workspace(cfg, echo=lambda line: None)
     try:
         if kind == "judge":
