@@ -26,11 +26,11 @@ core counts (the same CPU family and libraries; GPUs have their own nondetermini
 
 Two, not one, although the runner can train several jobs side by side
 (`bench.stages.train_pool`, ``cores // threads`` processes): measured on the 2-core box, the
-main job's judges and models trained in 2 processes of one thread took 572 s against about 616
+main job's judges and models trained in 2 processes of one thread took 572 s against about 650
 s one after another on two threads (each job 1.5-2.1x slower on one thread next to another
-job: emotion-wav2lip 128 -> 207 s, the SyncNet judge 110 -> 173 s), a 7 % gain that would
-have changed every checkpoint and number. On 4 or more cores the jobs run side by side with
-the same weights."""
+job: emotion-wav2lip 128 -> 207 s, the SyncNet judge's steps 110 -> 173 s), a 12 % gain that
+changed every checkpoint and number, and put emotion-wav2lip's LSE-C interval below the
+still-image row's mean. On 4 or more cores the jobs run side by side with the same weights."""
 
 
 def train_threads() -> int:
