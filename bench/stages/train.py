@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.adapters import Adapter
 from bench.core import cache, distributed
 from bench.core.devices import training_threads
+from bench.data.clip import ClipRef
 from bench.provenance import stable_hash
 from bench.stages.workspace import Workspace
 
@@ -81,7 +82,7 @@ def make_adapter(ws: Workspace, cls: type[Adapter], options: dict | None = None)
     return adapter
 
 
-def training_key(ws: Workspace, adapter: Adapter, train_refs: list) -> str:
+def training_key(ws: Workspace, adapter: Adapter, train_refs: list[ClipRef]) -> str:
     """The checkpoint's cache key (see the module docstring)."""
     data = adapter.data_key([r.clip_id for r in train_refs])
     return stable_hash({
