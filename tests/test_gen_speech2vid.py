@@ -16,7 +16,6 @@ from bench.generators.speech2vid import (
     Speech2VidNets,
     TrainingData,
     clip_mfcc,
-    gaussian_blur,
     l1_step,
     learning_rate,
     load_training_data,
@@ -125,6 +124,8 @@ def test_training_pairs_and_augmentation():
 
 
 def test_gaussian_blur_keeps_constants_and_smooths_edges():
+    from bench.core.blur import gaussian_blur
+
     x = torch.zeros(2, 3, 16, 16)
     x[:, :, :, 8:] = 1.0
     y = gaussian_blur(x, torch.tensor([0.5, 2.0]))

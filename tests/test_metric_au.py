@@ -477,14 +477,18 @@ def test_rules_metric_end_to_end(prepared):
 
 
 def test_training_blur_is_a_gaussian_filter_per_crop():
-    """The demo judge's blur augmentation equals scipy's Gaussian filter (edges repeated,
-    the same truncation) with each crop's own sigma; sigma 0 leaves a crop unchanged."""
+    """The demo judge's blur augmentation (`bench.core.blur.gaussian_blur`, edges repeated)
+    equals scipy's Gaussian filter (edges repeated, the same truncation) with each crop's own
+    sigma; the smallest sigma leaves a crop nearly unchanged."""
     from scipy.ndimage import gaussian_filter
+
+    from bench.core.blur import gaussian_blur
 
     rng = np.random.default_rng(0)
     crops = torch.from_numpy(rng.uniform(-1, 1, (3, 3, 12, 20)).astype(np.float32))
-    sigmas = np.array([0.0, 0.8, 1.5])
-    out = au_classifier.random_blur(crops, sigmas).numpy()
+    sigmas = np.array([au_classifier.MIN_BLUR_SIGMA, 0.8, 1.5])
+    out = gaussian_blur(crops, torch.as_tensor(sigmas, dtype=crops.dtype),
+                        padding="replicate").numpy()
     radius = int(np.ceil(3 * sigmas.max()))
     assert np.allclose(out[0], crops[0].numpy(), atol=1e-6)
     for k in (1, 2):

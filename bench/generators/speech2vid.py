@@ -59,9 +59,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from bench.core.blur import gaussian_blur
 from bench.core.training import log_linear_lr, run_steps, set_learning_rate
 from bench.generators.audio_frames import mfcc_windows
 from bench.generators.clip_banks import ClipBank, load_bank
@@ -404,22 +404,6 @@ def l1_step(nets: Speech2VidNets, optimizer: torch.optim.Optimizer, identity: to
     loss.backward()
     optimizer.step()
     return loss.item()
-
-
-def gaussian_blur(images: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Blur each image of ``(N, 3, h, w)`` by a Gaussian of its own standard deviation
-    (pixels), reflect-padded."""
-    radius = int(np.ceil(3 * float(sigmas.max())))
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    k = torch.exp(-x[None] ** 2 / (2 * sigmas[:, None].to(images) ** 2))
-    k = k / k.sum(1, keepdim=True)  # (N, 2r+1)
-    n, c, h, w = images.shape
-    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    out = out.reshape(1, n * c, h + 2 * radius, w + 2 * radius)
-    kernel = k.repeat_interleave(c, 0)  # one kernel per image channel
-    out = F.conv2d(out, kernel[:, None, None, :], groups=n * c)
-    out = F.conv2d(out, kernel[:, None, :, None], groups=n * c)
-    return out.reshape(n, c, h, w)
 
 
 def train_deblur(nets: Speech2VidNets, data: TrainingData, cfg: Speech2VidConfig,

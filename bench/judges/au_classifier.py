@@ -65,6 +65,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench.core import face_template
+from bench.core.blur import gaussian_blur
 from bench.core.training import budget_plan, run_steps
 from bench.judges.au_rules import AUS, AULabels, au_counts, au_rules, au_scores
 
@@ -86,6 +87,11 @@ WEIGHTS_FILE = "au_classifier.pt"
 CONFIG_FILE = "config.json"
 
 
+MIN_BLUR_SIGMA = 0.1
+"""Smallest training blur (pixels): a sigma drawn below it blurs by it, a crop left almost
+sharp (a Gaussian needs a sigma above 0)."""
+
+
 @dataclass(frozen=True)
 class Budget:
     """What a training budget changes: sizes and step counts only."""
@@ -101,7 +107,8 @@ class Budget:
     beta1: float = 0.5
     blur_max: float = 0.0
     """Training augmentation: each crop blurred by a Gaussian of sigma drawn uniformly from
-    ``[0, blur_max]`` crop pixels (0: none, the paper's classifier)."""
+    ``[0, blur_max]`` crop pixels (at least :data:`MIN_BLUR_SIGMA`; edges repeated;
+    `bench.core.blur.gaussian_blur`); 0: none, the paper's classifier."""
 
 
 BUDGETS: dict[str, Budget] = {
@@ -184,23 +191,6 @@ def lower_face_crops(frames: np.ndarray | torch.Tensor, landmarks: np.ndarray,
 
 def _normalise(crops: torch.Tensor) -> torch.Tensor:
     return crops.to(torch.float32) / 127.5 - 1.0
-
-
-def random_blur(crops: torch.Tensor, sigmas: np.ndarray) -> torch.Tensor:
-    """``crops`` (N, C, H, W) float, each blurred by a separable Gaussian of its own sigma
-    (``sigmas`` (N,) in pixels; below 0.1: unchanged), edges repeated."""
-    n, c, h, w = crops.shape
-    sig = torch.as_tensor(np.maximum(sigmas, 0.1), dtype=crops.dtype, device=crops.device)
-    radius = max(1, int(math.ceil(3 * float(sig.max()))))
-    offsets = torch.arange(-radius, radius + 1, dtype=crops.dtype, device=crops.device)
-    kernels = torch.exp(-offsets[None] ** 2 / (2 * sig[:, None] ** 2))
-    kernels = (kernels / kernels.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (N*C, K)
-    x = crops.reshape(1, n * c, h, w)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"),
-                 kernels[:, None, None, :], groups=n * c)
-    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"),
-                 kernels[:, None, :, None], groups=n * c)
-    return x.reshape(n, c, h, w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,7 +372,9 @@ def train(train: Sequence[Any], val: Sequence[Any] | None, out_dir: Path, *, bud
         sel = order[begin:begin + cfg.batch]
         batch = _normalise(x[sel])
         if cfg.blur_max > 0:
-            batch = random_blur(batch, blur_rng.uniform(0.0, cfg.blur_max, len(sel)))
+            sigmas = np.maximum(blur_rng.uniform(0.0, cfg.blur_max, len(sel)), MIN_BLUR_SIGMA)
+            batch = gaussian_blur(batch, torch.as_tensor(sigmas, dtype=batch.dtype),
+                                  padding="replicate")
         loss = au_loss(net(batch), y[sel], w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
